@@ -1,0 +1,3 @@
+from autotuner.cli.main import main
+
+main()

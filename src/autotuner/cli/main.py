@@ -1,0 +1,46 @@
+"""The ``autotuner`` command: a thin layer over the packages."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .bench_cmd import bench
+from .run_cmd import run, validate
+
+app = typer.Typer(help="Find the best serving configuration of an LLM inference engine.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.command("run")(run)
+app.command("validate")(validate)
+app.command("bench")(bench)
+
+
+@app.command("sim", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+             add_help_option=False)
+def sim(ctx: typer.Context) -> None:
+    """Run the simulated engine: an OpenAI-compatible server taking SGLang's or vLLM's own flags."""
+    from ..sim.cli import main as sim_main
+    raise typer.Exit(sim_main(list(ctx.args)))
+
+
+SIM_GPUS = ("h100", "h200", "a100", "l40s")
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """``--simulate`` takes an optional GPU name; without one it means the H100."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--simulate" and (i + 1 >= len(out) or out[i + 1] not in SIM_GPUS):
+            out.insert(i + 1, "h100")
+            break
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = normalize_argv(sys.argv[1:] if argv is None else argv)
+    app(args=args, prog_name="autotuner")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""``autotuner run`` and ``autotuner validate``."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..spec import SpecError, load_task
+from ..spec.task import Task
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _load(path: Path, quiet: bool = False) -> Task:
+    notes: list[str] = []
+    try:
+        task = load_task(path, notes)
+    except SpecError as e:
+        err_console.print(f"[red]{e}[/red]", highlight=False)
+        raise typer.Exit(2)
+    if notes and not quiet:
+        console.print("[yellow]Read as an inference-autotuner (seed) task:[/yellow]")
+        for n in notes:
+            console.print(f"  {n}", highlight=False)
+    return task
+
+
+def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)")) -> None:
+    """Check a task file; print every problem with its field path (exit 2 when invalid)."""
+    task = _load(task_file)
+    from ..search.space import check_strategy, grid_size
+    problems = check_strategy(task.search)
+    if problems:
+        err_console.print(f"[red]{SpecError(problems, str(task_file))}[/red]", highlight=False)
+        raise typer.Exit(2)
+    size = grid_size(task.search.space)
+    console.print(f"[green]valid[/green]: task {task.name!r}, engine {task.engine}, "
+                  f"{'continuous' if math.isinf(size) else int(size)} configurations in the space, "
+                  f"budget {task.search.max_experiments} experiments")
+
+
+def run(
+    task_file: Path = typer.Argument(..., help="task file (YAML or JSON)"),
+    simulate: Optional[str] = typer.Option(None, "--simulate", help="dry run on the simulated engine "
+                                           "(GPU: h100, h200, a100, l40s; default h100)"),
+    virtual_time: bool = typer.Option(False, "--virtual-time", help="with --simulate: no HTTP, no sleeping"),
+    db: str = typer.Option("sqlite:///autotuner.db", "--db", help="SQLAlchemy URL or SQLite file"),
+    out: Path = typer.Option(Path("runs"), "--out", help="results directory"),
+    restart: bool = typer.Option(False, "--restart", help="forget earlier experiments of this task"),
+) -> None:
+    """Tune a task; resumes it when the same task already ran on this database."""
+    from ..report.results import write_results
+    from ..search.session import RunOptions, execute, prepare_task
+    from ..store import Store
+
+    task = _load(task_file)
+    if virtual_time and simulate is None and task.simulate is None:
+        simulate = "h100"
+    options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
+    store = Store(db)
+    try:
+        from ..search.session import check_runnable
+        check_runnable(task, options)
+        task_id = prepare_task(store, task, options)
+    except SpecError as e:
+        err_console.print(f"[red]{e}[/red]", highlight=False)
+        raise typer.Exit(2)
+    status = "failed"
+    with _ProgressView(task) as view:
+        try:
+            status = execute(store, task, task_id, options, on_event=view.on_event)
+        except KeyboardInterrupt:
+            status = "cancelled"
+            err_console.print("[yellow]interrupted: engines stopped, finished experiments kept; "
+                              "run the same command again to resume[/yellow]")
+    path = write_results(store, task_id, out)
+    _print_summary(store, task_id, task)
+    console.print(f"results: {path}")
+    raise typer.Exit(0 if status == "succeeded" else 1)
+
+
+class _ProgressView:
+    """Rich progress: experiment k of n, the current phase, the best so far."""
+
+    def __init__(self, task: Task):
+        self.task = task
+        self.lock = threading.Lock()
+        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[phase]}"), TextColumn("{task.fields[best]}"),
+                                 console=console, transient=False)
+        self.bar = None
+
+    def __enter__(self) -> "_ProgressView":
+        self.progress.start()
+        self.bar = self.progress.add_task(f"tuning {self.task.name}", total=self.task.search.max_experiments,
+                                          phase="", best="")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def on_event(self, kind: str, data: dict) -> None:
+        with self.lock:
+            exp = data.get("experiment")
+            if kind == "experiment_started":
+                label = "baseline (engine defaults)" if data.get("baseline") else _short(data.get("params", {}))
+                self.progress.update(self.bar, phase=f"exp {exp}: {label}")
+            elif kind == "experiment_phase":
+                self.progress.update(self.bar, phase=f"exp {exp}: {data['phase']}")
+            elif kind == "level_finished":
+                m = data.get("metrics", {})
+                self.progress.console.print(f"  exp {exp} {data['level']}: {_fmt(m.get('output_throughput'))} tok/s, "
+                                            f"TTFT p90 {_fmt(m.get('ttft_p90'))} s", highlight=False)
+            elif kind == "experiment_finished":
+                if not data.get("baseline") and data.get("status") != "rejected":
+                    self.progress.advance(self.bar)
+                note = f" ({data['error'].splitlines()[0][:100]})" if data.get("error") else ""
+                self.progress.console.print(f"exp {exp} {data['status']}: {_short(data.get('params', {}))} "
+                                            f"score {_fmt(data.get('score'))}{note}", highlight=False)
+            elif kind == "best_changed":
+                self.progress.update(self.bar, best=f"best {_fmt(data['score'])} (exp {exp})")
+
+
+def _short(params: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _print_summary(store, task_id: int, task: Task) -> None:
+    from ..report.results import best_experiment, launch_command
+
+    exps = store.experiments(task_id)
+    table = Table(title=f"{task.name}: {len(exps)} experiments")
+    for col in ("id", "status", "parameters", task.objective.metric, "ttft_p90", "tpot_p90", "note"):
+        table.add_column(col, overflow="fold")
+    for e in exps:
+        params = "baseline" if e.baseline else _short(e.params)
+        note = (e.error or "").splitlines()[0][:60] if e.error else ""
+        table.add_row(str(e.id), e.status, params, _fmt(e.metrics.get(task.objective.metric)),
+                      _fmt(e.metrics.get("ttft_p90")), _fmt(e.metrics.get("tpot_p90")), note)
+    console.print(table)
+    best = best_experiment(task, exps)
+    if best is None:
+        console.print("[red]no configuration succeeded and met the SLO[/red]")
+        return
+    console.print(f"[green bold]best[/green bold] (experiment {best.id}): {_short(best.params)}; "
+                  f"{task.objective.direction} {task.objective.metric} = {_fmt(best.score)}")
+    console.print(f"launch: {launch_command(task, best.params)}", highlight=False, soft_wrap=True)

@@ -1,0 +1,63 @@
+"""What every deployer shares: how to launch an engine, where it listens, how it fails."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class LaunchSpec:
+    engine: str
+    argv: list[str]  # the whole command, without host and port
+    model_name: str
+    health_path: str = "/health"
+    host_flag: str = "--host"
+    port_flag: str = "--port"
+    num_gpus: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    container_port: int = 8000
+
+
+@dataclass
+class Endpoint:
+    base_url: str
+    model_name: str
+
+
+class DeploymentError(Exception):
+    """A start that failed. ``reason``: oom | crash | timeout | cancelled | unavailable."""
+
+    def __init__(self, reason: str, message: str, log_tail: str = "", log_path: Path | None = None):
+        self.reason, self.message, self.log_tail, self.log_path = reason, message, log_tail, log_path
+        super().__init__(f"{reason}: {message}" + (f"\n{log_tail}" if log_tail else ""))
+
+
+class Deployment(ABC):
+    endpoint: Endpoint
+    log_path: Path
+    gpus: list[int]
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Tear the engine down; idempotent, never raises."""
+
+    @abstractmethod
+    def log_tail(self, lines: int = 40) -> str: ...
+
+    def __enter__(self) -> "Deployment":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Deployer(ABC):
+    @abstractmethod
+    def deploy(self, spec: LaunchSpec, name: str, gpus: list[int], startup_timeout: float,
+               cancel: threading.Event | None = None) -> Deployment: ...
+
+    def reap_leftovers(self) -> list[str]:
+        return []

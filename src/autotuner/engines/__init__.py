@@ -1,0 +1,23 @@
+"""Engine adapters by name."""
+
+from __future__ import annotations
+
+from .base import EngineAdapter
+from .sglang import SGLang
+from .vllm import VLLM
+
+_ADAPTERS: dict[str, type[EngineAdapter]] = {"sglang": SGLang, "vllm": VLLM}
+
+
+def get_adapter(name: str) -> EngineAdapter:
+    try:
+        return _ADAPTERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; allowed: {', '.join(sorted(_ADAPTERS))}") from None
+
+
+def register(name: str, adapter: type[EngineAdapter]) -> None:
+    _ADAPTERS[name] = adapter
+
+
+__all__ = ["EngineAdapter", "get_adapter", "register"]

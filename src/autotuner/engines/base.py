@@ -1,0 +1,100 @@
+"""Engine adapters: a configuration (engine flag -> value) becomes the engine's launch argument list."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..deploy.base import LaunchSpec
+
+# One vocabulary for parallelism and quantization across engines; each adapter maps it to its flags.
+CANONICAL = ("tp", "pp", "dp", "ep", "quantization", "kv_cache_dtype")
+
+
+class EngineAdapter(ABC):
+    name: str
+    health_path: str = "/health"
+    default_port: int = 8000
+    # canonical name -> this engine's flag; and every flag spelling that sets a parallel degree
+    aliases: dict[str, str] = {}
+    parallel_flags: dict[str, tuple[str, ...]] = {}
+
+    @abstractmethod
+    def executable(self) -> list[str]:
+        """The real engine's command prefix."""
+
+    @abstractmethod
+    def model_args(self, model_id: str, served_name: str) -> list[str]:
+        """Arguments naming the model (and its served name)."""
+
+    def runnable(self) -> tuple[bool, str]:
+        """Whether the real engine can run here, and why not."""
+        return True, ""
+
+    def canonical(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Engine flags for a configuration, translating canonical names (tp, dp...)."""
+        out: dict[str, Any] = {}
+        for key, value in config.items():
+            flag = self.aliases.get(key.lstrip("-"), key.lstrip("-"))
+            out[flag] = value
+        return out
+
+    def flag_args(self, config: dict[str, Any]) -> list[str]:
+        """``{flag: value}`` -> argv. True -> bare flag; False/None dropped; lists -> values after the flag."""
+        argv: list[str] = []
+        for flag, value in self.canonical(config).items():
+            if value is None or value is False:
+                continue
+            if value is True:
+                argv.append(f"--{flag}")
+            elif isinstance(value, list | tuple):
+                argv.append(f"--{flag}")
+                argv.extend(_text(v) for v in value)
+            else:
+                argv += [f"--{flag}", _text(value)]
+        return argv
+
+    def parallel_degree(self, config: dict[str, Any], axis: str) -> int:
+        flags = self.canonical(config)
+        for flag in self.parallel_flags.get(axis, ()):
+            if flag in flags and flags[flag] is not None:
+                return int(flags[flag])
+        return 1
+
+    def gpu_count(self, config: dict[str, Any]) -> int:
+        """GPUs one experiment needs: TP x PP x DP."""
+        return self.parallel_degree(config, "tp") * self.parallel_degree(config, "pp") * self.parallel_degree(config, "dp")
+
+    def launch_spec(self, model_id: str, served_name: str, config: dict[str, Any],
+                    simulate: dict[str, Any] | None = None) -> LaunchSpec:
+        """The command that starts this engine with ``config``; the simulated engine when ``simulate``."""
+        args = self.model_args(model_id, served_name) + self.flag_args(config)
+        if simulate is not None:
+            prefix = [sys.executable, "-m", "autotuner.sim", "--personality", self.name,
+                      "--gpu", str(simulate.get("gpu", "h100")), "--seed", str(simulate.get("seed", 0)),
+                      "--startup-seconds", str(simulate.get("startup_seconds", 0.3))]
+            if simulate.get("noise"):
+                prefix += ["--noise", str(simulate["noise"])]
+            argv = prefix + args
+        else:
+            argv = self.executable() + args
+        return LaunchSpec(engine=self.name, argv=argv, model_name=served_name,
+                          health_path=self.health_path, num_gpus=self.gpu_count(config),
+                          container_port=self.default_port)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(value)  # keep "0.0"/"1.0" as floats: engines parse them as floats
+    return str(value)
+
+
+def python_module_available(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def command_available(cmd: str) -> bool:
+    return shutil.which(cmd) is not None

@@ -1,0 +1,127 @@
+"""The results document (``results.json``, ``GET /api/tasks/{id}/results``) built from the store."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from pathlib import Path
+from typing import Any
+
+from ..engines import get_adapter
+from ..spec.task import Task
+from ..store import ExperimentRow, Store
+from ..store.store import as_datetime
+
+
+def launch_command(task: Task, params: dict[str, Any]) -> str:
+    """A copy-ready command line that starts the real engine with this configuration."""
+    adapter = get_adapter(task.engine)
+    argv = adapter.executable() + adapter.model_args(task.model.id, task.model.name)
+    argv += adapter.flag_args({**task.fixed_args, **params})
+    if argv[0].endswith("python") or "python" in Path(argv[0]).name:
+        argv[0] = "python"
+    return shlex.join(argv)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: they become null."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, Any]:
+    doc = {
+        "id": exp.id,
+        "trial": exp.trial_number,
+        "baseline": exp.baseline,
+        "parameters": exp.params,
+        "status": exp.status,
+        "phase": exp.phase,
+        "metrics": exp.metrics,
+        "score": exp.score,
+        "scores": exp.scores,
+        "error": exp.error,
+        "log": exp.log_path,
+        "gpus": exp.gpus,
+        "started_at": as_datetime(exp.started_at),
+        "finished_at": as_datetime(exp.finished_at),
+        "timings": (exp.extra or {}).get("timings", {}),
+    }
+    if exp.predicted:
+        doc["predicted"] = exp.predicted
+    if with_levels:
+        doc["levels"] = exp.levels
+    return _clean(doc)
+
+
+def best_experiment(task: Task, experiments: list[ExperimentRow]) -> ExperimentRow | None:
+    ok = [e for e in experiments if e.status == "succeeded" and e.score is not None]
+    if not ok:
+        return None
+    sign = 1 if task.objective.maximize else -1
+    return max(ok, key=lambda e: (sign * e.score, -e.id))
+
+
+def pareto_front(task: Task, experiments: list[ExperimentRow]) -> list[ExperimentRow]:
+    """Non-dominated feasible experiments over all objectives."""
+    ok = [e for e in experiments if e.status == "succeeded" and e.scores and
+          all(s is not None and not math.isnan(s) for s in e.scores)]
+    signs = [1 if o.maximize else -1 for o in task.objectives]
+
+    def dominates(a: ExperimentRow, b: ExperimentRow) -> bool:
+        pa = [s * v for s, v in zip(signs, a.scores)]
+        pb = [s * v for s, v in zip(signs, b.scores)]
+        return all(x >= y for x, y in zip(pa, pb)) and any(x > y for x, y in zip(pa, pb))
+
+    return [e for e in ok if not any(dominates(o, e) for o in ok if o is not e)]
+
+
+def gain_over_baseline(task: Task, best: ExperimentRow, baseline: ExperimentRow | None) -> dict[str, Any]:
+    if baseline is None or baseline.status not in ("succeeded", "infeasible") or not baseline.metrics:
+        return {}
+    gains = {}
+    metrics = [o.metric for o in task.objectives] + [m for m in task.slo if m not in
+                                                     [o.metric for o in task.objectives]]
+    for m in metrics:
+        b, v = baseline.metrics.get(m), best.metrics.get(m)
+        if isinstance(b, int | float) and isinstance(v, int | float) and b and not math.isnan(b):
+            gains[m] = {"baseline": b, "best": v, "change": (v - b) / abs(b)}
+    return gains
+
+
+def build_results(store: Store, task_id: int) -> dict[str, Any]:
+    row = store.task(task_id)
+    if row is None:
+        raise KeyError(task_id)
+    task = Task.model_validate(row.spec)
+    experiments = store.experiments(task_id)
+    best = best_experiment(task, experiments)
+    baseline = next((e for e in experiments if e.baseline), None)
+    doc: dict[str, Any] = {
+        "task": row.spec,
+        "status": row.status,
+        "best": None,
+        "baseline": experiment_doc(baseline) if baseline else None,
+        "experiments": [experiment_doc(e) for e in experiments],
+        "pareto": [experiment_doc(e) for e in pareto_front(task, experiments)] if len(task.objectives) > 1 else [],
+    }
+    if best is not None:
+        doc["best"] = _clean({"id": best.id, "parameters": best.params, "metrics": best.metrics,
+                              "score": best.score, "baseline": best.baseline,
+                              "command": launch_command(task, best.params),
+                              "gain_over_baseline": gain_over_baseline(task, best, baseline)})
+    return doc
+
+
+def write_results(store: Store, task_id: int, out_dir: Path) -> Path:
+    doc = build_results(store, task_id)
+    path = Path(out_dir) / doc["task"]["name"] / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, default=str))
+    return path

@@ -1,0 +1,129 @@
+"""One task from start to results: pick the runner and deployer, resume or restart, run the tuner."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from ..deploy.gpu_pool import GpuPool
+from ..engines import get_adapter
+from ..spec.errors import SpecError
+from ..spec.task import Simulate, Task
+from ..store import Store
+from ..store.models import utcnow
+from .runners import DeployedRunner, ExperimentRunner, VirtualRunner
+from .space import check_strategy
+from .tuner import EventSink, TaskCancelled, Tuner
+
+
+@dataclass
+class RunOptions:
+    simulate_gpu: str | None = None  # --simulate [GPU]
+    virtual_time: bool = False
+    out_dir: Path = Path("runs")
+    restart: bool = False
+    state_dir: Path = field(default_factory=lambda: Path.home() / ".autotuner")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"simulate_gpu": self.simulate_gpu, "virtual_time": self.virtual_time, "out_dir": str(self.out_dir)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunOptions":
+        return cls(simulate_gpu=data.get("simulate_gpu"), virtual_time=bool(data.get("virtual_time")),
+                   out_dir=Path(data.get("out_dir", "runs")))
+
+
+def simulation(task: Task, options: RunOptions) -> Simulate | None:
+    """The simulated engine's settings, when this run is a dry run."""
+    if options.simulate_gpu is None and task.simulate is None:
+        return None
+    sim = task.simulate.model_copy() if task.simulate else Simulate()
+    if options.simulate_gpu:
+        sim.gpu = options.simulate_gpu  # type: ignore[assignment]
+    if options.virtual_time:
+        sim.virtual_time = True
+    return sim
+
+
+def check_runnable(task: Task, options: RunOptions) -> None:
+    """Everything that would stop the task, found before anything starts."""
+    problems = check_strategy(task.search)
+    if problems:
+        raise SpecError(problems)
+    if simulation(task, options) is None:
+        if task.deployment != "local":
+            raise SpecError([f"deployment: {task.deployment!r} is not available in this version; "
+                             f"use 'local' or run with --simulate"])
+        ok, why = get_adapter(task.engine).runnable()
+        if not ok:
+            raise SpecError([f"engine: {why}"])
+
+
+def prepare_task(store: Store, task: Task, options: RunOptions, status: str = "running") -> int:
+    """The task's row: new, resumed (same spec) or restarted (``--restart``)."""
+    spec = task.model_dump(mode="json")
+    row = store.task_by_name(task.name)
+    if row is not None and options.restart:
+        delete_task(store, row.id)
+        row = None
+    if row is not None:
+        if row.spec != spec:
+            raise SpecError([f"name: a task named {task.name!r} with a different spec is already in "
+                             f"the database; rerun with --restart to start it over, or rename it"])
+        store.update_task(row.id, status=status, cancel_requested=False, options=options.to_dict())
+        return row.id
+    return store.create_task(task.name, spec, status=status, options=options.to_dict()).id
+
+
+def delete_task(store: Store, task_id: int) -> None:
+    try:
+        optuna.delete_study(study_name=f"autotuner-task-{task_id}", storage=store.url)
+    except KeyError:
+        pass
+    store.delete_task(task_id)
+
+
+def make_runner(task: Task, options: RunOptions, run_dir: Path) -> ExperimentRunner:
+    adapter = get_adapter(task.engine)
+    sim = simulation(task, options)
+    sim_args = None if sim is None else {**sim.model_dump(), "seed": task.search.seed}
+    if sim is not None and sim.virtual_time:
+        return VirtualRunner(task, adapter, sim_args, seed=task.search.seed)
+    from ..deploy.local import LocalDeployer
+    deployer = LocalDeployer(log_dir=run_dir / "logs", state_dir=options.state_dir)
+    for leftover in deployer.reap_leftovers():
+        print(f"reaped an engine left by an earlier run: {leftover}")
+    return DeployedRunner(task, adapter, deployer, sim_args, seed=task.search.seed)
+
+
+def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_event: EventSink | None = None,
+            cancel: threading.Event | None = None) -> str:
+    """Run the task to its end; returns the final status (succeeded | failed | cancelled)."""
+    check_runnable(task, options)
+    run_dir = Path(options.out_dir) / task.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store.update_task(task_id, status="running", started_at=utcnow(), error=None)
+    runner = make_runner(task, options, run_dir)
+    tuner = Tuner(task, store, task_id, runner, GpuPool(task.gpu_ids), on_event, cancel)
+    status, error = "failed", None
+    try:
+        tuner.run()
+        ok = store.count_experiments(task_id, ["succeeded"]) > 0
+        status = "succeeded" if ok else "failed"
+        error = None if ok else "no experiment succeeded"
+    except TaskCancelled:
+        status = "cancelled"
+    except KeyboardInterrupt:
+        status, error = "cancelled", "interrupted"
+        raise
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        store.update_task(task_id, status=status, finished_at=utcnow(), error=error)
+        store.add_event(task_id, "task_finished", {"status": status, "error": error})
+    return status

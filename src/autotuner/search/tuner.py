@@ -1,0 +1,300 @@
+"""The tuning loop: ask Optuna for a configuration, run it, score it, tell Optuna; resume-safe.
+
+Budget counts experiments that used (or would have used) GPUs. Configurations already measured
+are not run again: Optuna is told the recorded outcome. SLO misses and failed deployments reach
+the sampler as constraint violations (``trial.set_constraint``), never as a made-up score.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from ..deploy.gpu_pool import GpuPool
+from ..store import ExperimentRow, Store, params_key
+from ..store.models import utcnow
+from ..spec.task import Task
+from .early_stop import EarlyStopper, make_pruner
+from .feasibility import known_constraint_violation
+from .runners import ExperimentRunner, Outcome
+from .samplers import make_sampler
+from .scoring import better, failure_values, is_feasible, objective_values, select_metrics
+from .space import distributions, grid_size
+from .warm_start import candidate_configurations, predict, prior_count, top_candidates, warm_start_from_task
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+FINISHED = ("succeeded", "failed", "infeasible", "pruned")
+EventSink = Callable[[str, dict], None]
+_MAX_DUPLICATE_STREAK = 200
+
+
+class TaskCancelled(Exception):
+    pass
+
+
+class Tuner:
+    def __init__(self, task: Task, store: Store, task_id: int, runner: ExperimentRunner,
+                 pool: GpuPool, on_event: EventSink | None = None, cancel: threading.Event | None = None):
+        self.task, self.store, self.task_id, self.runner, self.pool = task, store, task_id, runner, pool
+        self.on_event = on_event or (lambda kind, data: None)
+        self.cancel = cancel or threading.Event()
+        self.dists = distributions(task.search.space)
+        self.space_size = grid_size(task.search.space)
+        self._lock = threading.RLock()
+        self._inflight = 0
+        self._dup_streak = 0
+        self._seen_keys: set[str] = set()
+        self._best_score: float | None = None
+        self._last_cancel_poll = 0.0
+        self._errors: list[BaseException] = []
+        self.predictions: dict = {}
+        self.study = self._study()
+
+    # -- setup -------------------------------------------------------------------------------
+    def _study(self) -> optuna.Study:
+        storage = optuna.storages.RDBStorage(self.store.url, engine_kwargs=(
+            {"connect_args": {"timeout": 30}} if self.store.url.startswith("sqlite") else {"pool_pre_ping": True}))
+        directions = [o.direction for o in self.task.objectives]
+        return optuna.create_study(storage=storage, study_name=f"autotuner-task-{self.task_id}",
+                                   directions=directions, load_if_exists=True, pruner=make_pruner(self.task),
+                                   sampler=make_sampler(self.task.search, len(directions)))
+
+    def _recover(self) -> None:
+        """After a crash or kill: unfinished experiments are marked and their configurations re-queued."""
+        for exp in self.store.experiments(self.task_id):
+            if exp.status in ("running", "pending"):
+                self.store.update_experiment(exp.id, status="interrupted", finished_at=utcnow(),
+                                             error="the tuner stopped before this experiment finished")
+                if exp.trial_number is not None:
+                    self.study.enqueue_trial(exp.params, skip_if_exists=False)
+            elif exp.status in FINISHED and not exp.baseline:
+                self._seen_keys.add(exp.params_key)
+                if exp.status == "succeeded" and better(self.task, exp.score, self._best_score):
+                    self._best_score = exp.score
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            if t.state == TrialState.RUNNING:
+                self.study.tell(t.number, state=TrialState.FAIL)
+
+    def _warm_start(self) -> None:
+        """Before the first trial: an earlier task's results, then the twin's best candidates."""
+        search = self.task.search
+        if self.study.get_trials(deepcopy=False):
+            if search.prior == "simulate":  # resumed: predictions are recomputed for the report
+                self.predictions = self._predict()
+            return
+        if search.warm_start:
+            n = warm_start_from_task(self.study, self.store, self.task, search.warm_start, self.dists)
+            self._emit("warm_start", None, source=search.warm_start, trials=n)
+        if search.prior == "simulate":
+            self.predictions = self._predict()
+            top = top_candidates(self.task, self.predictions, prior_count(self.task))
+            for cand in top:
+                self.study.enqueue_trial(cand.params, skip_if_exists=True)
+            self._emit("prior", None, evaluated=len(self.predictions), enqueued=[c.params for c in top])
+
+    def _predict(self) -> dict:
+        simulate = {**(self.task.simulate.model_dump() if self.task.simulate else {"gpu": "h100"}),
+                    "seed": self.task.search.seed, "noise": 0.0}
+        return predict(self.task, candidate_configurations(self.task), simulate)
+
+    # -- public ------------------------------------------------------------------------------
+    def run(self) -> None:
+        self._recover()
+        self._warm_start()
+        if self.task.search.baseline and not any(
+                e.baseline and e.status in FINISHED for e in self.store.experiments(self.task_id)):
+            self._run_baseline()
+        workers = [threading.Thread(target=self._worker, name=f"tuner-{i}", daemon=True)
+                   for i in range(self.task.search.parallel)]
+        for w in workers:
+            w.start()
+        try:
+            for w in workers:
+                while w.is_alive():
+                    w.join(0.2)
+        except BaseException:
+            self.cancel.set()
+            for w in workers:
+                w.join()
+            raise
+        if self._errors:
+            raise self._errors[0]
+        if self.cancel.is_set():
+            raise TaskCancelled()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _measured(self) -> int:
+        return self.store.count_experiments(self.task_id, FINISHED, baseline=False)
+
+    def _cancelled(self) -> bool:
+        if not self.cancel.is_set() and time.monotonic() - self._last_cancel_poll > 1.0:
+            self._last_cancel_poll = time.monotonic()
+            row = self.store.task(self.task_id)
+            if row is not None and row.cancel_requested:
+                self.cancel.set()
+        return self.cancel.is_set()
+
+    def _next(self) -> tuple[optuna.Trial, dict, ExperimentRow, list[int]] | None:
+        """Under the lock: the next configuration to run, or None when the budget or space is spent."""
+        while True:
+            if self._cancelled():
+                return None
+            if self._measured() + self._inflight >= self.task.search.max_experiments:
+                return None
+            if len(self._seen_keys) >= self.space_size or self._dup_streak > _MAX_DUPLICATE_STREAK:
+                return None
+            trial = self.study.ask(self.dists)
+            params = dict(trial.params)
+            previous = self.store.find_experiment(self.task_id, params)
+            if previous is not None:
+                self._dup_streak += 1
+                self._tell_recorded(trial, previous)
+                continue
+            self._dup_streak = 0
+            reason = known_constraint_violation(self.task, params, len(self.pool.ids))
+            pred = self.predictions.get(params_key(params))
+            predicted = {} if pred is None else {"metrics": pred.metrics, "feasible": pred.feasible,
+                                                 "failed": pred.failed}
+            exp = self.store.add_experiment(self.task_id, params, trial.number, status="pending",
+                                            predicted=predicted)
+            self._seen_keys.add(exp.params_key)
+            if reason:
+                self.store.update_experiment(exp.id, status="rejected", error=reason, finished_at=utcnow())
+                self._tell(trial, failure_values(self.task), self._constraints(None, known=1.0))
+                self._emit("experiment_finished", exp.id, params=params, status="rejected", error=reason)
+                continue
+            self._inflight += 1
+            return trial, params, exp, []
+
+    def _worker(self) -> None:
+        try:
+            self._worker_loop()
+        except BaseException as e:  # surface it in run(); stop the other workers
+            self._errors.append(e)
+            self.cancel.set()
+
+    def _worker_loop(self) -> None:
+        while True:
+            with self._lock:
+                nxt = self._next()
+            if nxt is None:
+                return
+            trial, params, exp, _ = nxt
+            try:
+                outcome, status = self._run(exp, params, trial)
+            finally:
+                with self._lock:
+                    self._inflight -= 1
+            with self._lock:
+                self._record(trial, exp, params, outcome, status)
+
+    def _run_baseline(self) -> None:
+        exp = self.store.add_experiment(self.task_id, {}, None, baseline=True, status="pending")
+        outcome, status = self._run(exp, {}, None)
+        self._finish_experiment(exp, {}, outcome, status)
+
+    def _run(self, exp: ExperimentRow, params: dict, trial: optuna.Trial | None) -> tuple[Outcome, str]:
+        from ..engines import get_adapter
+        need = get_adapter(self.task.engine).gpu_count({**self.task.fixed_args, **params})
+        gpus = self.pool.acquire(need, cancel=self.cancel)
+        try:
+            self.store.update_experiment(exp.id, status="running", started_at=utcnow(), gpus=gpus, phase="starting")
+            self._emit("experiment_started", exp.id, params=params, gpus=gpus, baseline=exp.baseline)
+            stopper = EarlyStopper(self.task, trial)
+
+            def on_level(level) -> bool:
+                self._emit("level_finished", exp.id, level=level.label, metrics=_brief(level.metrics))
+                return stopper.on_level(level)
+
+            name = f"{self.task.name}-exp{exp.id}"
+            outcome = self.runner.run(params, gpus, name, lambda ph: self._phase(exp.id, ph), on_level, self.cancel)
+        finally:
+            self.pool.release(gpus)
+        outcome.verdict = stopper.verdict
+        if not outcome.ok:
+            return outcome, ("failed" if outcome.reason != "cancelled" else "interrupted")
+        if stopper.verdict in ("hopeless", "not competitive"):
+            return outcome, "pruned"
+        metrics = select_metrics(self.task, outcome.levels)
+        return outcome, ("succeeded" if is_feasible(self.task, metrics) else "infeasible")
+
+    # -- recording ---------------------------------------------------------------------------
+    def _constraints(self, metrics: dict | None, deploy: float = 0.0, known: float = 0.0) -> dict[str, float]:
+        out = {"deploy": deploy, "known": known}
+        for metric in self.task.slo:
+            if metrics is None:
+                out[f"slo:{metric}"] = 1.0
+            else:
+                v = self.task.slo_violations(metrics)[metric]
+                out[f"slo:{metric}"] = min(v, 10.0) if not math.isnan(v) else 10.0
+        return out
+
+    def _tell(self, trial: optuna.Trial, values: list[float], constraints: dict[str, float]) -> None:
+        for key, value in constraints.items():
+            trial.set_constraint(key, value)
+        self.study.tell(trial, values if len(values) > 1 else values[0])
+
+    def _tell_recorded(self, trial: optuna.Trial, exp: ExperimentRow) -> None:
+        if exp.status in ("failed", "rejected"):
+            self._tell(trial, failure_values(self.task), self._constraints(
+                None, deploy=1.0 if exp.status == "failed" else 0.0, known=1.0 if exp.status == "rejected" else 0.0))
+        else:
+            self._tell(trial, objective_values(self.task, exp.metrics), self._constraints(exp.metrics))
+
+    def _record(self, trial, exp, params, outcome: Outcome, status: str) -> None:
+        metrics = self._finish_experiment(exp, params, outcome, status)
+        if status == "interrupted":
+            self.study.tell(trial, state=TrialState.FAIL)
+        elif status == "pruned" and outcome.verdict == "not competitive":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        elif status == "failed":
+            self._tell(trial, failure_values(self.task), self._constraints(None, deploy=1.0))
+        else:
+            values = [v if not math.isnan(v) else f for v, f in
+                      zip(objective_values(self.task, metrics), failure_values(self.task))]
+            self._tell(trial, values, self._constraints(metrics))
+
+    def _finish_experiment(self, exp, params, outcome: Outcome, status: str) -> dict:
+        metrics = select_metrics(self.task, outcome.levels) if outcome.ok else {}
+        values = objective_values(self.task, metrics) if metrics else []
+        score = values[0] if values and not math.isnan(values[0]) else None
+        error = outcome.error
+        if status == "pruned" and outcome.verdict == "not competitive":
+            error = "stopped early: not competitive with the experiments so far"
+        elif status in ("infeasible", "pruned"):
+            misses = {k: v for k, v in self.task.slo_violations(metrics).items() if v > 0}
+            error = "SLO not met: " + ", ".join(
+                f"{k} = {metrics.get(k, float('nan')):.4g} (limit {self.task.slo[k]:g})" for k in misses)
+            if outcome.verdict == "hopeless":
+                error += "; stopped after the first load level"
+        elif status == "failed" and outcome.reason:
+            error = f"{outcome.reason}: {error}"
+        self.store.update_experiment(exp.id, status=status, finished_at=utcnow(), metrics=metrics,
+                                     levels=outcome.levels, score=score, scores=values, error=error,
+                                     log_path=outcome.log_path, phase=None,
+                                     extra={"timings": outcome.timings, "reason": outcome.reason})
+        self._emit("experiment_finished", exp.id, params=params, status=status, score=score, error=error,
+                   baseline=exp.baseline)
+        if status == "succeeded" and not exp.baseline and better(self.task, score, self._best_score):
+            self._best_score = score
+            self._emit("best_changed", exp.id, params=params, score=score)
+        return metrics
+
+    def _phase(self, exp_id: int, phase: str) -> None:
+        self.store.update_experiment(exp_id, phase=phase)
+        self._emit("experiment_phase", exp_id, phase=phase)
+
+    def _emit(self, kind: str, exp_id: int | None = None, **data: Any) -> None:
+        payload = {"experiment": exp_id, **data}
+        self.store.add_event(self.task_id, kind, payload)
+        self.on_event(kind, payload)
+
+
+def _brief(metrics: dict) -> dict:
+    keys = ("ttft_p90", "tpot_p90", "output_throughput", "request_throughput", "success_rate")
+    return {k: metrics.get(k) for k in keys}

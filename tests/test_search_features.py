@@ -1,0 +1,125 @@
+"""Search features against a fake runner: parallel slots, Pareto fronts, failure regions, pruning."""
+
+import threading
+import time
+
+from autotuner.deploy.gpu_pool import GpuPool
+from autotuner.report.results import build_results
+from autotuner.search.runners import Outcome
+from autotuner.search.session import RunOptions, prepare_task
+from autotuner.search.tuner import Tuner
+from autotuner.spec import task_from_dict
+from autotuner.store import Store
+
+from .fake_runner import FakeRunner
+
+
+def run(task, runner, pool):
+    store = Store("sqlite://")
+    task_id = prepare_task(store, task, RunOptions())
+    Tuner(task, store, task_id, runner, GpuPool(list(pool))).run()
+    return store, task_id
+
+
+class OverlapTracker(FakeRunner):
+    """Holds each experiment a little while and records GPU sets in use at the same time."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.in_use: set[int] = set()
+        self.overlaps = 0
+        self.max_parallel = 0
+        self.active = 0
+        self.guard = threading.Lock()
+
+    def run(self, params, gpus, name, on_phase, on_level, cancel):
+        with self.guard:
+            if self.in_use & set(gpus):
+                self.overlaps += 1
+            self.in_use |= set(gpus)
+            self.active += 1
+            self.max_parallel = max(self.max_parallel, self.active)
+        time.sleep(0.05)
+        try:
+            return super().run(params, gpus, name, on_phase, on_level, cancel)
+        finally:
+            with self.guard:
+                self.in_use -= set(gpus)
+                self.active -= 1
+
+
+def test_parallel_runs_never_duplicate_and_never_share_gpus():
+    task = task_from_dict({
+        "name": "par", "model": "m", "engine": "sglang", "gpus": 4,
+        "search": {"strategy": "bayesian", "max_experiments": 16, "parallel": 3, "seed": 3, "baseline": False,
+                   "space": {"tp-size": [1, 2], "max-running-requests": [8, 16, 32, 64, 128],
+                             "chunked-prefill-size": [1024, 2048, 4096]}},
+        "objective": {"maximize": "output_throughput"},
+    })
+    runner = OverlapTracker(lambda p, c: {"output_throughput": p["max-running-requests"] * p["tp-size"] * 1.0,
+                                          "ttft_p90": 0.1})
+    run(task, runner, range(4))
+    keys = [tuple(sorted(c.items())) for c in runner.calls]
+    assert len(keys) == 16 and len(set(keys)) == 16
+    assert runner.overlaps == 0
+    assert runner.max_parallel >= 2
+    assert all(len(g) == c["tp-size"] for g, c in zip(runner.gpus_seen, runner.calls))
+
+
+def test_multi_objective_gives_a_pareto_front():
+    task = task_from_dict({
+        "name": "mo", "model": "m", "engine": "sglang",
+        "search": {"strategy": "grid", "baseline": False, "space": {"max-running-requests": [8, 16, 32, 64]}},
+        "objectives": [{"maximize": "output_throughput"}, {"minimize": "ttft_p90"}],
+        "slo": {"ttft_p90": 0.7},
+    })
+    # throughput and latency both grow with the batch: every feasible point is a trade-off
+    runner = FakeRunner(lambda p, c: {"output_throughput": float(p["max-running-requests"]),
+                                      "ttft_p90": p["max-running-requests"] / 80})
+    store, task_id = run(task, runner, [0])
+    doc = build_results(store, task_id)
+    front = sorted(e["parameters"]["max-running-requests"] for e in doc["pareto"])
+    assert front == [8, 16, 32]  # 64 misses the SLO, so it is not on the front
+
+
+def test_failed_region_is_avoided_after_first_failures():
+    # Half the space (mem-fraction >= 0.9) fails to start; TPE must learn to stay away from it.
+    fracs = [round(0.5 + 0.02 * i, 2) for i in range(25)]
+    task = task_from_dict({
+        "name": "oom", "model": "m", "engine": "sglang",
+        "search": {"strategy": "bayesian", "max_experiments": 30, "seed": 0, "baseline": False,
+                   "space": {"mem-fraction-static": fracs, "max-running-requests": [16, 32, 64, 128]}},
+        "objective": {"maximize": "output_throughput"},
+    })
+
+    def model(p, c):
+        if p["mem-fraction-static"] >= 0.9:
+            return Outcome(False, error="CUDA out of memory", reason="oom")
+        return {"output_throughput": p["mem-fraction-static"] * 100 + p["max-running-requests"] / 10, "ttft_p90": 0.1}
+
+    runner = FakeRunner(model)
+    run(task, runner, [0])
+    bad = [c["mem-fraction-static"] >= 0.9 for c in runner.calls]
+    first, last = bad[:10], bad[-10:]
+    assert sum(last) < sum(first) or sum(last) <= 2, (first, last)
+
+
+def test_pruning_stops_a_hopeless_experiment_before_its_last_level():
+    task = task_from_dict({
+        "name": "prune", "model": "m", "engine": "sglang",
+        "search": {"strategy": "grid", "baseline": False, "space": {"max-running-requests": [4, 64]}},
+        "objective": {"maximize": "output_throughput"}, "slo": {"ttft_p90": 1.0},
+        "workload": {"concurrency": [2, 8, 32]},
+    })
+    levels_run: dict[int, list[int]] = {}
+
+    def model(p, c):
+        levels_run.setdefault(p["max-running-requests"], []).append(c)
+        slow = 3.0 if p["max-running-requests"] == 4 else 0.1
+        return {"output_throughput": float(min(c, p["max-running-requests"])), "ttft_p90": slow}
+
+    store, task_id = run(task, FakeRunner(model, concurrency=(2, 8, 32)), [0])
+    assert levels_run[4] == [2]  # missed the TTFT SLO at the lowest load: the rest cannot be feasible
+    assert levels_run[64] == [2, 8, 32]
+    statuses = {e.params["max-running-requests"]: e.status for e in store.experiments(task_id)}
+    assert statuses == {4: "pruned", 64: "succeeded"}

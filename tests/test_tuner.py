@@ -1,0 +1,120 @@
+"""The tuning loop against a fake runner: budget, duplicates, failures, constraints, resume."""
+
+import math
+
+import pytest
+
+from autotuner.deploy.gpu_pool import GpuPool
+from autotuner.report.results import build_results
+from autotuner.search.runners import Outcome
+from autotuner.search.session import RunOptions, prepare_task
+from autotuner.search.tuner import Tuner
+from autotuner.spec import task_from_dict
+from autotuner.store import Store
+
+from .fake_runner import FakeRunner
+
+
+def make_task(**search):
+    return task_from_dict({
+        "name": "fake", "model": "m", "engine": "sglang",
+        "search": {"strategy": "grid", "max_experiments": 50, "seed": 1, "baseline": False,
+                   "space": {"max-running-requests": [8, 16, 32, 64], "chunked-prefill-size": [1024, 4096]},
+                   **search},
+        "objective": {"maximize": "output_throughput"},
+        "slo": {"ttft_p90": 1.0},
+        "workload": {"concurrency": [4, 16]},
+    })
+
+
+def model(params, c):
+    mrr, chunk = params.get("max-running-requests", 32), params.get("chunked-prefill-size", 2048)
+    if mrr == 64 and chunk == 4096:
+        return Outcome(False, error="CUDA out of memory", reason="oom")
+    served = min(mrr, c)
+    return {"output_throughput": served * 100.0 + chunk / 1024, "ttft_p90": 0.1 * c / served + (0.9 if mrr == 8 else 0)}
+
+
+def run(task, runner, store=None, pool=(0, 1)):
+    store = store or Store("sqlite://")
+    task_id = prepare_task(store, task, RunOptions())
+    Tuner(task, store, task_id, runner, GpuPool(list(pool))).run()
+    return store, task_id
+
+
+def test_grid_measures_each_configuration_once_and_classifies_outcomes():
+    runner = FakeRunner(model, concurrency=(4, 16))
+    store, task_id = run(make_task(), runner)
+    keys = [tuple(sorted(c.items())) for c in runner.calls]
+    assert len(keys) == 8 and len(set(keys)) == 8  # space of 8, budget 50: stops when exhausted
+    doc = build_results(store, task_id)
+    by_params = {(e["parameters"]["max-running-requests"], e["parameters"]["chunked-prefill-size"]): e
+                 for e in doc["experiments"]}
+    assert by_params[(64, 4096)]["status"] == "failed" and "oom" in by_params[(64, 4096)]["error"]
+    # mrr=8 queues at c=16 and misses TTFT at c=4 already: infeasible (stopped after the first level)
+    assert by_params[(8, 1024)]["status"] == "pruned" and "ttft_p90" in by_params[(8, 1024)]["error"]
+    best = doc["best"]
+    assert best["parameters"] == {"max-running-requests": 64, "chunked-prefill-size": 1024}
+    assert best["metrics"]["ttft_p90"] <= 1.0
+    assert "--max-running-requests 64" in best["command"]
+
+
+def test_budget_is_respected_and_duplicates_are_not_rerun():
+    runner = FakeRunner(model, concurrency=(4,))
+    run(make_task(strategy="random", max_experiments=5), runner)
+    assert len(runner.calls) == 5
+    assert len({tuple(sorted(c.items())) for c in runner.calls}) == 5
+
+
+def test_infeasible_never_best():
+    def slo_breaker(params, c):
+        m = model(params, c)
+        if isinstance(m, dict) and params["max-running-requests"] == 64:
+            m["ttft_p90"] = 5.0  # highest throughput, but misses the SLO
+        return m
+    store, task_id = run(make_task(prune=False), FakeRunner(slo_breaker, concurrency=(4,)))
+    doc = build_results(store, task_id)
+    assert doc["best"]["parameters"]["max-running-requests"] == 32
+    statuses = {e["status"] for e in doc["experiments"] if e["parameters"]["max-running-requests"] == 64}
+    assert statuses <= {"infeasible", "failed"}
+
+
+def test_resume_keeps_finished_experiments(tmp_path):
+    store = Store(f"sqlite:///{tmp_path/'db.sqlite'}")
+    task = make_task()
+    first = FakeRunner(model, concurrency=(4,), interrupt_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        run(task, first, store)
+    second = FakeRunner(model, concurrency=(4,))
+    run(task, second, store)
+    done_first = [tuple(sorted(c.items())) for c in first.calls[:3]]
+    done_second = [tuple(sorted(c.items())) for c in second.calls]
+    assert not set(done_first) & set(done_second)
+    assert len(set(done_first) | set(done_second)) == 8
+    task_id = store.task_by_name("fake").id
+    statuses = [e.status for e in store.experiments(task_id)]
+    assert statuses.count("interrupted") == 1
+
+
+def test_known_constraints_reject_before_running():
+    task = task_from_dict({
+        "name": "tp", "model": "m", "engine": "sglang", "gpus": 2,
+        "search": {"strategy": "grid", "baseline": False, "space": {"tp-size": [1, 2, 4]}},
+        "objective": {"maximize": "output_throughput"},
+    })
+    runner = FakeRunner(lambda p, c: {"output_throughput": 10.0 * p["tp-size"], "ttft_p90": 0.1})
+    store, task_id = run(task, runner)
+    assert sorted(c["tp-size"] for c in runner.calls) == [1, 2]
+    rejected = [e for e in store.experiments(task_id) if e.status == "rejected"]
+    assert len(rejected) == 1 and "needs 4 GPUs" in rejected[0].error
+    assert all(len(g) == c["tp-size"] for g, c in zip(runner.gpus_seen, runner.calls))
+
+
+def test_baseline_runs_first_with_fixed_args_only():
+    task = make_task(baseline=True, max_experiments=2)
+    runner = FakeRunner(model, concurrency=(4,))
+    store, task_id = run(task, runner)
+    assert runner.calls[0] == {}
+    doc = build_results(store, task_id)
+    assert doc["baseline"]["baseline"] is True and len(doc["experiments"]) == 3
+    assert not math.isnan(doc["baseline"]["score"])
