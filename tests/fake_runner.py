@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from autotuner.bench.result import LevelResult
@@ -42,3 +44,8 @@ class FakeRunner:
             if not on_level(lv):
                 return Outcome(True, levels, stopped_early=True)
         return Outcome(True, levels)
+
+
+def tmp_db() -> Path:
+    """A fresh SQLite file (Optuna's storage opens its own connections, so no in-memory DB)."""
+    return Path(tempfile.mkdtemp(prefix="autotuner-test-")) / "db.sqlite"

@@ -12,7 +12,7 @@ from autotuner.search.tuner import Tuner
 from autotuner.spec import task_from_dict
 from autotuner.store import Store
 
-from .fake_runner import FakeRunner
+from .fake_runner import FakeRunner, tmp_db
 
 
 def make_task(**search):
@@ -32,11 +32,11 @@ def model(params, c):
     if mrr == 64 and chunk == 4096:
         return Outcome(False, error="CUDA out of memory", reason="oom")
     served = min(mrr, c)
-    return {"output_throughput": served * 100.0 + chunk / 1024, "ttft_p90": 0.1 * c / served + (0.9 if mrr == 8 else 0)}
+    return {"output_throughput": served * 100.0 + mrr / 10 + chunk / 1024, "ttft_p90": 0.1 * c / served + (0.95 if mrr == 8 else 0)}
 
 
 def run(task, runner, store=None, pool=(0, 1)):
-    store = store or Store("sqlite://")
+    store = store or Store(f"sqlite:///{tmp_db()}")
     task_id = prepare_task(store, task, RunOptions())
     Tuner(task, store, task_id, runner, GpuPool(list(pool))).run()
     return store, task_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import threading
 from pathlib import Path
 from typing import Optional
@@ -74,6 +75,7 @@ def run(
         err_console.print(f"[red]{e}[/red]", highlight=False)
         raise typer.Exit(2)
     status = "failed"
+    _sigterm_as_interrupt()
     with _ProgressView(task) as view:
         try:
             status = execute(store, task, task_id, options, on_event=view.on_event)
@@ -85,6 +87,13 @@ def run(
     _print_summary(store, task_id, task)
     console.print(f"results: {path}")
     raise typer.Exit(0 if status == "succeeded" else 1)
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every engine is torn down on the way out."""
+    def handler(signum, frame):  # noqa: ANN001
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
 
 
 class _ProgressView:

@@ -7,6 +7,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+FAILURE_REASONS = ("oom", "crash", "timeout", "cancelled", "unavailable")
+# Phrases engines print when the model or KV cache does not fit (PyTorch, CUDA, SGLang, vLLM, llama.cpp).
+OOM_MARKERS = ("out of memory", "outofmemoryerror", "not enough memory", "no available memory")
+
 
 @dataclass
 class LaunchSpec:
@@ -31,11 +35,29 @@ class DeploymentError(Exception):
     """A start that failed. ``reason``: oom | crash | timeout | cancelled | unavailable."""
 
     def __init__(self, reason: str, message: str, log_tail: str = "", log_path: Path | None = None):
+        if reason not in FAILURE_REASONS:
+            raise ValueError(f"DeploymentError reason {reason!r} is not one of {', '.join(FAILURE_REASONS)}")
         self.reason, self.message, self.log_tail, self.log_path = reason, message, log_tail, log_path
         super().__init__(f"{reason}: {message}" + (f"\n{log_tail}" if log_tail else ""))
 
 
+def mentions_oom(log_text: str) -> bool:
+    lowered = log_text.lower()
+    return any(marker in lowered for marker in OOM_MARKERS)
+
+
+def classify_start_failure(log_text: str) -> str:
+    """'oom' when the engine's output says memory ran out, else 'crash'."""
+    return "oom" if mentions_oom(log_text) else "crash"
+
+
+def last_lines(text: str, lines: int) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:]) if lines > 0 else ""
+
+
 class Deployment(ABC):
+    """A running engine. Use as a context manager so that it is stopped on every way out."""
+
     endpoint: Endpoint
     log_path: Path
     gpus: list[int]
@@ -57,7 +79,9 @@ class Deployment(ABC):
 class Deployer(ABC):
     @abstractmethod
     def deploy(self, spec: LaunchSpec, name: str, gpus: list[int], startup_timeout: float,
-               cancel: threading.Event | None = None) -> Deployment: ...
+               cancel: threading.Event | None = None) -> Deployment:
+        """Start the engine and wait until it is ready; on failure tear it down and raise DeploymentError."""
 
     def reap_leftovers(self) -> list[str]:
+        """Remove engines that a killed tuner left behind; returns one description per engine removed."""
         return []

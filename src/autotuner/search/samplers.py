@@ -5,16 +5,24 @@ from __future__ import annotations
 import optuna
 
 from ..spec.task import SearchSpec
-from .space import grid_values
+from .space import SpaceCodec
+
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, for the ask/tell loop: the tuner stops on its own budget and on an
+    exhausted space, so the sampler must not call ``study.stop()`` (only valid inside ``optimize``)."""
+
+    def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
+        return None
 
 
 def make_sampler(search: SearchSpec, n_objectives: int = 1) -> optuna.samplers.BaseSampler:
     seed = search.seed
     if search.strategy == "grid":
-        grid = grid_values(search.space)
+        grid = SpaceCodec(search.space).grid()
         if grid is None:
             raise ValueError("the grid strategy needs a discrete space (lists or stepped ranges)")
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return AskTellGridSampler(grid, seed=seed)
     if search.strategy == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if search.strategy == "gp":

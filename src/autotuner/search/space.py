@@ -12,18 +12,77 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
 from ..spec.task import NumberRange, SearchSpec
 
 
-def distributions(space: dict[str, Any]) -> dict[str, BaseDistribution]:
-    out: dict[str, BaseDistribution] = {}
-    for name, entry in space.items():
-        if isinstance(entry, NumberRange):
-            if entry.is_integer:
-                out[name] = IntDistribution(int(entry.low), int(entry.high), log=entry.log,
-                                            step=int(entry.step or 1))
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+class SpaceCodec:
+    """Engine flag values <-> Optuna parameters.
+
+    A list of numbers is ordered: a model-based sampler must know that 0.82 lies next to 0.80, so
+    it becomes an integer index (or the integers themselves when evenly spaced), not categories.
+    """
+
+    def __init__(self, space: dict[str, Any]):
+        self.space = space
+        self.distributions: dict[str, BaseDistribution] = {}
+        self._index_values: dict[str, list[Any]] = {}
+        for name, entry in space.items():
+            if isinstance(entry, NumberRange):
+                if entry.is_integer:
+                    self.distributions[name] = IntDistribution(int(entry.low), int(entry.high), log=entry.log,
+                                                               step=int(entry.step or 1))
+                else:
+                    self.distributions[name] = FloatDistribution(entry.low, entry.high, log=entry.log,
+                                                                 step=entry.step)
+            elif len(entry) >= 3 and all(_is_number(v) for v in entry) and len(set(entry)) == len(entry):
+                values = sorted(entry)
+                steps = {b - a for a, b in zip(values, values[1:])}
+                if all(isinstance(v, int) for v in values) and len(steps) == 1:
+                    self.distributions[name] = IntDistribution(values[0], values[-1], step=steps.pop())
+                else:
+                    self._index_values[name] = values
+                    self.distributions[name] = IntDistribution(0, len(values) - 1)
             else:
-                out[name] = FloatDistribution(entry.low, entry.high, log=entry.log, step=entry.step)
-        else:
-            out[name] = CategoricalDistribution(list(entry))
-    return out
+                self.distributions[name] = CategoricalDistribution(list(entry))
+
+    def decode(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {k: (self._index_values[k][v] if k in self._index_values else v) for k, v in params.items()}
+
+    def encode(self, params: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in params.items():
+            if k in self._index_values:
+                values = self._index_values[k]
+                out[k] = min(range(len(values)), key=lambda i: abs(values[i] - v))
+            else:
+                out[k] = v
+        return out
+
+    def contains(self, params: dict[str, Any]) -> bool:
+        """Is this configuration (engine values) a point of the space?"""
+        if set(params) != set(self.distributions):
+            return False
+        encoded = self.encode(params)
+        for k, v in params.items():
+            if k in self._index_values:
+                if v not in self._index_values[k]:
+                    return False
+            elif not self.distributions[k]._contains(self.distributions[k].to_internal_repr(encoded[k])):
+                return False
+        return True
+
+    def grid(self) -> dict[str, list[Any]] | None:
+        """Optuna-side grid values, for the grid sampler."""
+        grid = grid_values(self.space)
+        if grid is None:
+            return None
+        return {k: sorted({self.encode({k: v})[k] for v in vs}, key=lambda x: (str(type(x)), x))
+                if k in self._index_values else vs for k, vs in grid.items()}
+
+
+def distributions(space: dict[str, Any]) -> dict[str, BaseDistribution]:
+    return SpaceCodec(space).distributions
 
 
 def grid_values(space: dict[str, Any]) -> dict[str, list[Any]] | None:

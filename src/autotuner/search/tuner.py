@@ -15,7 +15,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
-from ..deploy.gpu_pool import GpuPool
+from ..deploy.gpu_pool import GpuPool, PoolCancelled
 from ..store import ExperimentRow, Store, params_key
 from ..store.models import utcnow
 from ..spec.task import Task
@@ -24,7 +24,7 @@ from .feasibility import known_constraint_violation
 from .runners import ExperimentRunner, Outcome
 from .samplers import make_sampler
 from .scoring import better, failure_values, is_feasible, objective_values, select_metrics
-from .space import distributions, grid_size
+from .space import SpaceCodec, grid_size
 from .warm_start import candidate_configurations, predict, prior_count, top_candidates, warm_start_from_task
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -43,7 +43,8 @@ class Tuner:
         self.task, self.store, self.task_id, self.runner, self.pool = task, store, task_id, runner, pool
         self.on_event = on_event or (lambda kind, data: None)
         self.cancel = cancel or threading.Event()
-        self.dists = distributions(task.search.space)
+        self.codec = SpaceCodec(task.search.space)
+        self.dists = self.codec.distributions
         self.space_size = grid_size(task.search.space)
         self._lock = threading.RLock()
         self._inflight = 0
@@ -67,11 +68,12 @@ class Tuner:
     def _recover(self) -> None:
         """After a crash or kill: unfinished experiments are marked and their configurations re-queued."""
         for exp in self.store.experiments(self.task_id):
-            if exp.status in ("running", "pending"):
+            if exp.status in ("running", "pending") or (exp.status == "interrupted" and not exp.extra.get("requeued")):
                 self.store.update_experiment(exp.id, status="interrupted", finished_at=utcnow(),
-                                             error="the tuner stopped before this experiment finished")
+                                             error=exp.error or "the tuner stopped before this experiment finished",
+                                             extra={**exp.extra, "requeued": True})
                 if exp.trial_number is not None:
-                    self.study.enqueue_trial(exp.params, skip_if_exists=False)
+                    self.study.enqueue_trial(self.codec.encode(exp.params), skip_if_exists=False)
             elif exp.status in FINISHED and not exp.baseline:
                 self._seen_keys.add(exp.params_key)
                 if exp.status == "succeeded" and better(self.task, exp.score, self._best_score):
@@ -88,13 +90,13 @@ class Tuner:
                 self.predictions = self._predict()
             return
         if search.warm_start:
-            n = warm_start_from_task(self.study, self.store, self.task, search.warm_start, self.dists)
+            n = warm_start_from_task(self.study, self.store, self.task, search.warm_start, self.codec)
             self._emit("warm_start", None, source=search.warm_start, trials=n)
         if search.prior == "simulate":
             self.predictions = self._predict()
             top = top_candidates(self.task, self.predictions, prior_count(self.task))
             for cand in top:
-                self.study.enqueue_trial(cand.params, skip_if_exists=True)
+                self.study.enqueue_trial(self.codec.encode(cand.params), skip_if_exists=True)
             self._emit("prior", None, evaluated=len(self.predictions), enqueued=[c.params for c in top])
 
     def _predict(self) -> dict:
@@ -149,11 +151,15 @@ class Tuner:
             if len(self._seen_keys) >= self.space_size or self._dup_streak > _MAX_DUPLICATE_STREAK:
                 return None
             trial = self.study.ask(self.dists)
-            params = dict(trial.params)
+            params = self.codec.decode(trial.params)
             previous = self.store.find_experiment(self.task_id, params)
             if previous is not None:
                 self._dup_streak += 1
                 self._tell_recorded(trial, previous)
+                continue
+            if params_key(params) in self._seen_keys:  # the same configuration is running right now
+                self._dup_streak += 1
+                self.study.tell(trial, state=TrialState.FAIL)
                 continue
             self._dup_streak = 0
             reason = known_constraint_violation(self.task, params, len(self.pool.ids))
@@ -201,7 +207,10 @@ class Tuner:
     def _run(self, exp: ExperimentRow, params: dict, trial: optuna.Trial | None) -> tuple[Outcome, str]:
         from ..engines import get_adapter
         need = get_adapter(self.task.engine).gpu_count({**self.task.fixed_args, **params})
-        gpus = self.pool.acquire(need, cancel=self.cancel)
+        try:
+            gpus = self.pool.acquire(need, cancel=self.cancel)
+        except PoolCancelled:
+            return Outcome(False, error="cancelled while waiting for GPUs", reason="cancelled"), "interrupted"
         try:
             self.store.update_experiment(exp.id, status="running", started_at=utcnow(), gpus=gpus, phase="starting")
             self._emit("experiment_started", exp.id, params=params, gpus=gpus, baseline=exp.baseline)

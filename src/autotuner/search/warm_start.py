@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
 
 from ..engines import get_adapter
 from ..spec.task import Task
 from ..store import Store, params_key
 from .runners import VirtualRunner
 from .scoring import failure_values, is_feasible, objective_values, select_metrics
-from .space import all_configurations, grid_size
+from .space import SpaceCodec, all_configurations, grid_size
 
 MAX_PRIOR_CONFIGS = 2000
 
@@ -40,18 +39,17 @@ class Prediction:
 def candidate_configurations(task: Task, limit: int = MAX_PRIOR_CONFIGS) -> list[dict[str, Any]]:
     if grid_size(task.search.space) <= limit:
         return all_configurations(task.search.space)
-    from .space import distributions
-    sampler = optuna.samplers.RandomSampler(seed=task.search.seed)
-    study = optuna.create_study(sampler=sampler)
-    dists = distributions(task.search.space)
+    codec = SpaceCodec(task.search.space)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=task.search.seed))
     seen, out = set(), []
     for _ in range(limit * 3):
-        trial = study.ask(dists)
+        trial = study.ask(codec.distributions)
         study.tell(trial, 0.0)
-        key = params_key(trial.params)
+        params = codec.decode(trial.params)
+        key = params_key(params)
         if key not in seen:
             seen.add(key)
-            out.append(dict(trial.params))
+            out.append(params)
         if len(out) >= limit:
             break
     return out
@@ -91,7 +89,7 @@ def prior_count(task: Task) -> int:
 
 
 def warm_start_from_task(study: optuna.Study, store: Store, task: Task, source_name: str,
-                         dists: dict[str, BaseDistribution]) -> int:
+                         codec: SpaceCodec) -> int:
     """Add an earlier task's finished experiments as completed trials; returns how many."""
     source = store.task_by_name(source_name)
     if source is None:
@@ -100,9 +98,8 @@ def warm_start_from_task(study: optuna.Study, store: Store, task: Task, source_n
     for exp in store.experiments(source.id):
         if exp.baseline or exp.status not in ("succeeded", "infeasible", "failed"):
             continue
-        params = {k: v for k, v in exp.params.items() if k in dists}
-        if set(params) != set(dists) or not all(dists[k]._contains(dists[k].to_internal_repr(v))
-                                                for k, v in params.items()):
+        params = {k: v for k, v in exp.params.items() if k in codec.distributions}
+        if not codec.contains(params):
             continue  # outside this task's space
         if exp.status == "failed":
             values, attrs = failure_values(task), {"constraints:deploy": 1.0, "constraints:known": 0.0}
@@ -113,7 +110,7 @@ def warm_start_from_task(study: optuna.Study, store: Store, task: Task, source_n
                 attrs[f"constraints:slo:{metric}"] = min(v, 10.0)
         if any(isinstance(v, float) and math.isnan(v) for v in values):
             continue
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists,
+        study.add_trial(optuna.trial.create_trial(params=codec.encode(params), distributions=codec.distributions,
                                                   values=values, system_attrs=attrs))
         added += 1
     return added
