@@ -130,4 +130,4 @@ def test_pruning_stops_a_hopeless_experiment_before_its_last_level():
     assert levels_run[4] == [2]  # missed the TTFT SLO at the lowest load: the rest cannot be feasible
     assert levels_run[64] == [2, 8, 32]
     statuses = {e.params["max-running-requests"]: e.status for e in store.experiments(task_id)}
-    assert statuses == {4: "pruned", 64: "succeeded"}
+    assert statuses == {4: "infeasible", 64: "succeeded"}

@@ -52,7 +52,8 @@ def test_grid_measures_each_configuration_once_and_classifies_outcomes():
                  for e in doc["experiments"]}
     assert by_params[(64, 4096)]["status"] == "failed" and "oom" in by_params[(64, 4096)]["error"]
     # mrr=8 queues at c=16 and misses TTFT at c=4 already: infeasible (stopped after the first level)
-    assert by_params[(8, 1024)]["status"] == "pruned" and "ttft_p90" in by_params[(8, 1024)]["error"]
+    assert by_params[(8, 1024)]["status"] == "infeasible" and "ttft_p90" in by_params[(8, 1024)]["error"]
+    assert "stopped early" in by_params[(8, 1024)]["error"]
     best = doc["best"]
     assert best["parameters"] == {"max-running-requests": 64, "chunked-prefill-size": 1024}
     assert best["metrics"]["ttft_p90"] <= 1.0

@@ -16,7 +16,7 @@ from rich.table import Table
 from ..spec import SpecError, load_task
 from ..spec.task import Task
 
-console = Console()
+console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
 
 
@@ -132,11 +132,21 @@ class _ProgressView:
             elif kind == "experiment_finished":
                 if not data.get("baseline") and data.get("status") != "rejected":
                     self.progress.advance(self.bar)
-                note = f" ({data['error'].splitlines()[0][:100]})" if data.get("error") else ""
+                note = f" ({_headline(data['error'])})" if data.get("error") else ""
                 self.progress.console.print(f"exp {exp} {data['status']}: {_short(data.get('params', {}))} "
                                             f"score {_fmt(data.get('score'))}{note}", highlight=False)
             elif kind == "best_changed":
                 self.progress.update(self.bar, best=f"best {_fmt(data['score'])} (exp {exp})")
+
+
+def _headline(error: str) -> str:
+    """The line of an error that says what happened (an OOM's "out of memory" line first)."""
+    lines = [ln.strip() for ln in error.splitlines() if ln.strip()]
+    memory = next((ln for ln in lines if "memory" in ln.lower()), None)
+    head = lines[0] if lines else ""
+    if memory and memory != head:
+        head = f"{head.split(':')[0]}: {memory}"
+    return head[:100]
 
 
 def _short(params: dict) -> str:
@@ -153,13 +163,16 @@ def _print_summary(store, task_id: int, task: Task) -> None:
     from ..report.results import best_experiment, launch_command
 
     exps = store.experiments(task_id)
-    table = Table(title=f"{task.name}: {len(exps)} experiments")
-    for col in ("id", "status", "parameters", task.objective.metric, "ttft_p90", "tpot_p90", "note"):
-        table.add_column(col, overflow="fold")
+    flags = list(task.search.space)
+    table = Table(title=f"{task.name}: {len(exps)} experiments", show_lines=False)
+    for col in ["id", "status", *flags, task.objective.metric, "ttft_p90", "tpot_p90", "note"]:
+        table.add_column(col, overflow="fold", max_width=40 if col == "note" else None)
     for e in exps:
-        params = "baseline" if e.baseline else _short(e.params)
-        note = (e.error or "").splitlines()[0][:60] if e.error else ""
-        table.add_row(str(e.id), e.status, params, _fmt(e.metrics.get(task.objective.metric)),
+        values = ["default"] * len(flags) if e.baseline else [str(e.params.get(f, "")) for f in flags]
+        note = "baseline (engine defaults)" if e.baseline else ""
+        if e.error:
+            note = _headline(e.error)
+        table.add_row(str(e.id), e.status, *values, _fmt(e.metrics.get(task.objective.metric)),
                       _fmt(e.metrics.get("ttft_p90")), _fmt(e.metrics.get("tpot_p90")), note)
     console.print(table)
     best = best_experiment(task, exps)

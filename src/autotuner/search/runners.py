@@ -70,7 +70,7 @@ class DeployedRunner:
                 result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
                                    self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
                                    seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
-                                   on_level=lambda lv: on_level(lv) and not cancel.is_set())
+                                   on_level=on_level, cancel=cancel)
             except Exception as e:  # the engine died mid-benchmark, or the client failed
                 return Outcome(False, error=f"benchmark failed: {e}\n{deployment.log_tail(20)}",
                                reason="crash", log_path=str(deployment.log_path),

@@ -227,7 +227,7 @@ class Tuner:
         outcome.verdict = stopper.verdict
         if not outcome.ok:
             return outcome, ("failed" if outcome.reason != "cancelled" else "interrupted")
-        if stopper.verdict in ("hopeless", "not competitive"):
+        if stopper.verdict == "not competitive":
             return outcome, "pruned"
         metrics = select_metrics(self.task, outcome.levels)
         return outcome, ("succeeded" if is_feasible(self.task, metrics) else "infeasible")
@@ -275,12 +275,12 @@ class Tuner:
         error = outcome.error
         if status == "pruned" and outcome.verdict == "not competitive":
             error = "stopped early: not competitive with the experiments so far"
-        elif status in ("infeasible", "pruned"):
+        elif status == "infeasible":
             misses = {k: v for k, v in self.task.slo_violations(metrics).items() if v > 0}
             error = "SLO not met: " + ", ".join(
                 f"{k} = {metrics.get(k, float('nan')):.4g} (limit {self.task.slo[k]:g})" for k in misses)
             if outcome.verdict == "hopeless":
-                error += "; stopped after the first load level"
+                error += "; stopped early: the lowest load level already misses it"
         elif status == "failed" and outcome.reason:
             error = f"{outcome.reason}: {error}"
         self.store.update_experiment(exp.id, status=status, finished_at=utcnow(), metrics=metrics,

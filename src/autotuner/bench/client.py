@@ -1,0 +1,225 @@
+"""One streamed OpenAI-API request, timed: ``await send(session, ...) -> RequestRecord``.
+
+All requests of a benchmark share one ``aiohttp`` session (one connection pool, see ``make_session``).
+Servers such as llama.cpp close kept-alive connections abruptly, so a request that fails with a
+connection-level error before any byte of the response arrived is retried on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from .metrics import RequestRecord
+from .prompts import Prompt, message_text, prompt_words
+
+APIS = ("chat", "completions")
+RETRIES = 2  # extra attempts, each on a fresh connection
+ERROR_EXCERPT = 200
+# The server dropped (or refused) the connection before answering: safe to send again.
+_RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError,
+              ConnectionResetError)
+_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+def make_session(headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """The benchmark's one connection pool: unbounded (the load levels bound concurrency themselves).
+
+    Idle connections are dropped after 4 s, before common server keep-alive timeouts (llama.cpp: 5 s),
+    which narrows the window where a reused connection is closed under our feet.
+    """
+    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4.0)
+    return aiohttp.ClientSession(connector=connector, headers=headers, trace_configs=[_SENT_TRACE],
+                                 timeout=aiohttp.ClientTimeout(total=None))
+
+
+async def _on_body_sent(session: Any, context: Any, params: Any) -> None:
+    # Restamp ``start`` as the request bytes go to the socket. Before Python 3.12 aiohttp writes the
+    # body from a task of its own, queued behind every other ready coroutine: under a burst of
+    # concurrent requests that wait is the client's, not the server's, and must not count in TTFT.
+    record = context.trace_request_ctx
+    if isinstance(record, RequestRecord) and record.first_token is None:
+        record.start = time.perf_counter()
+
+
+def _sent_trace() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_chunk_sent.append(_on_body_sent)
+    return trace
+
+
+_SENT_TRACE = _sent_trace()
+
+
+def endpoint_url(base_url: str, api: str) -> str:
+    if api not in APIS:
+        raise ValueError(f"api {api!r} is not one of: {', '.join(APIS)}")
+    base = base_url.rstrip("/")
+    if not base.endswith("/v1"):
+        base += "/v1"
+    return f"{base}/chat/completions" if api == "chat" else f"{base}/completions"
+
+
+def request_body(model: str, prompt: Prompt, max_tokens: int, api: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "stream": True,
+                            "stream_options": {"include_usage": True},
+                            "ignore_eos": True}  # engines' extension: produce exactly max_tokens
+    if api == "chat":
+        body["messages"] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    else:
+        body["prompt"] = prompt if isinstance(prompt, str) else message_text(prompt)
+    return body
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_EXCERPT else text[:ERROR_EXCERPT] + "..."
+
+
+def _describe(e: BaseException) -> str:
+    detail = str(e)
+    return _short(f"{type(e).__name__}: {detail}" if detail else type(e).__name__)
+
+
+async def send(session: aiohttp.ClientSession, base_url: str, model: str, prompt: Prompt, max_tokens: int,
+               api: str = "chat", timeout: float = 600.0) -> RequestRecord:
+    """Send one streamed request and time it. Never raises for server or network trouble (the record's
+    ``error`` says what went wrong); cancellation propagates."""
+    url = endpoint_url(base_url, api)
+    data = json.dumps(request_body(model, prompt, max_tokens, api)).encode()
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    for attempt in range(RETRIES + 1):
+        record = RequestRecord(start=time.perf_counter())
+        try:
+            if attempt == 0:
+                response = await session.post(url, data=data, headers=_HEADERS, timeout=client_timeout,
+                                              trace_request_ctx=record)
+                await _read(response, record, prompt, timeout)
+            else:  # a connection of its own, closed afterwards: no stale pooled socket can be picked
+                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
+                                                 headers=session.headers, trace_configs=[_SENT_TRACE]) as fresh:
+                    response = await fresh.post(url, data=data, headers=_HEADERS, timeout=client_timeout,
+                                                trace_request_ctx=record)
+                    await _read(response, record, prompt, timeout)
+            return record
+        # ``_read`` handles its own errors: what lands here failed before the response began.
+        except _RETRYABLE as e:
+            if attempt == RETRIES:
+                return _failed(record, f"connection failed: {_describe(e)}")
+        except TimeoutError:
+            return _failed(record, f"timeout after {timeout:g}s")
+        except aiohttp.ClientError as e:
+            return _failed(record, _describe(e))
+    raise AssertionError("unreachable")
+
+
+def _failed(record: RequestRecord, message: str) -> RequestRecord:
+    record.end = time.perf_counter()
+    record.error = message
+    return record
+
+
+async def _read(response: aiohttp.ClientResponse, record: RequestRecord, prompt: Prompt, timeout: float) -> None:
+    """Consume the response into ``record``; bytes have arrived, so nothing here is retried."""
+    try:
+        if response.status != 200:
+            body = await response.text(errors="replace")
+            record.end = time.perf_counter()
+            record.error = _short(f"HTTP {response.status}: {body}")
+            return
+        if response.content_type == "application/json":  # the server ignored "stream": one JSON answer
+            _whole(json.loads(await response.read()), record)
+        else:
+            await _stream(response, record)
+    except TimeoutError:
+        record.error = f"timeout after {timeout:g}s"
+    except (aiohttp.ClientError, ConnectionError) as e:
+        record.error = _short(f"connection lost mid-response: {_describe(e)}")
+    except ValueError as e:  # bad JSON in the body
+        record.error = _short(f"unreadable response: {e}")
+    finally:
+        response.release()
+        if not record.end:
+            record.end = time.perf_counter()
+    if record.error is None and not record.token_times:
+        record.error = "the response carried no output text"
+    if not record.input_tokens:
+        record.input_tokens = prompt_words(prompt)
+    if not record.output_tokens:
+        record.output_tokens = len(record.token_times)
+
+
+async def _stream(response: aiohttp.ClientResponse, record: RequestRecord) -> None:
+    pending = b""
+    async for data in response.content.iter_any():
+        now = time.perf_counter()
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if _event(line, now, record):
+                record.end = time.perf_counter()
+                return
+    if pending:
+        _event(pending, time.perf_counter(), record)
+    record.end = time.perf_counter()
+
+
+def _event(line: bytes, now: float, record: RequestRecord) -> bool:
+    """Handle one SSE line; True at the end of the stream (``[DONE]`` or an error)."""
+    line = line.strip()
+    if not line.startswith(b"data:"):
+        return False  # blank separators, comments, "event:"/"id:" fields
+    payload = line[5:].strip()
+    if payload == b"[DONE]":
+        return True
+    chunk = json.loads(payload)
+    if not isinstance(chunk, dict):
+        return False
+    if "error" in chunk or chunk.get("object") == "error":
+        error = chunk.get("error", chunk)
+        message = error.get("message", error) if isinstance(error, dict) else error
+        record.error = _short(f"error in stream: {message}")
+        return True
+    usage = chunk.get("usage")
+    if usage:
+        _usage(usage, record)
+    for choice in chunk.get("choices") or ():
+        if _text(choice):
+            if record.first_token is None:
+                record.first_token = now
+            record.token_times.append(now)
+            break
+    return False
+
+
+def _text(choice: dict) -> str:
+    """The text a chunk carries: completions ``text``, or a chat delta's content (or reasoning)."""
+    text = choice.get("text")
+    if text:
+        return text
+    delta = choice.get("delta") or choice.get("message") or {}
+    return delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or ""
+
+
+def _usage(usage: dict, record: RequestRecord) -> None:
+    if isinstance(usage.get("prompt_tokens"), int):
+        record.input_tokens = usage["prompt_tokens"]
+    if isinstance(usage.get("completion_tokens"), int):
+        record.output_tokens = usage["completion_tokens"]
+
+
+def _whole(body: Any, record: RequestRecord) -> None:
+    now = time.perf_counter()
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    if "error" in body:
+        record.error = _short(f"error: {body['error']}")
+        return
+    if any(_text(c) for c in body.get("choices") or ()):
+        record.first_token = now
+        record.token_times.append(now)
+    if body.get("usage"):
+        _usage(body["usage"], record)

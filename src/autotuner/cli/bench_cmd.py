@@ -1,0 +1,187 @@
+"""``autotuner bench``: drive an OpenAI-compatible server through load levels and print the metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from ..bench.metrics import metric_names
+from ..bench.result import LevelResult
+from ..spec.scenarios import parse_scenario
+
+console = Console()
+err_console = Console(stderr=True)
+
+_COLUMNS = (  # header, metric, scale, format
+    ("req/s", "request_throughput", 1, "{:.2f}"),
+    ("out tok/s", "output_throughput", 1, "{:.1f}"),
+    ("TTFT p50", "ttft_p50", 1000, "{:.1f}"),
+    ("TTFT p90", "ttft_p90", 1000, "{:.1f}"),
+    ("TPOT p50", "tpot_p50", 1000, "{:.2f}"),
+    ("TPOT p90", "tpot_p90", 1000, "{:.2f}"),
+    ("ITL p90", "itl_p90", 1000, "{:.2f}"),
+    ("E2E p90", "e2e_p90", 1000, "{:.0f}"),
+    ("success", "success_rate", 100, "{:.0f}%"),
+)
+TITLE = "benchmark (latencies in ms)"
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]{message}[/red]", highlight=False)
+    return typer.Exit(2)
+
+
+def _numbers(text: str, flag: str, kind: type) -> list:
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = kind(part)
+        except ValueError:
+            raise _fail(f"{flag}: {part!r} is not a {'whole number' if kind is int else 'number'}; "
+                        f"expected a comma list such as {'1,8,32' if kind is int else '0.5,2,8'}") from None
+        if not value > 0:
+            raise _fail(f"{flag}: {part!r} must be greater than 0")
+        out.append(value)
+    return out
+
+
+def _slo(items: list[str]) -> dict[str, float]:
+    known = metric_names()
+    slo: dict[str, float] = {}
+    for item in items:
+        metric, sep, value = item.partition("=")
+        metric = metric.strip()
+        if not sep or metric not in known:
+            raise _fail(f"--slo {item!r}: expected METRIC=VALUE with METRIC one of: {', '.join(known)}")
+        try:
+            slo[metric] = float(value)
+        except ValueError:
+            raise _fail(f"--slo {item!r}: {value.strip()!r} is not a number") from None
+    return slo
+
+
+def _table(levels: list[LevelResult], scenarios: int) -> Table:
+    table = Table(title=TITLE, title_justify="left")
+    if scenarios > 1:
+        table.add_column("scenario")
+    table.add_column("load")
+    for header, *_ in _COLUMNS:
+        table.add_column(header, justify="right")
+    for lv in levels:
+        table.add_row(*([lv.scenario] if scenarios > 1 else []), _load(lv), *_cells(lv))
+    return table
+
+
+def _load(lv: LevelResult) -> str:
+    return f"c={lv.concurrency}" if lv.concurrency is not None else f"{lv.rate:g} req/s"
+
+
+def _cells(lv: LevelResult) -> list[str]:
+    cells = []
+    for _, metric, scale, fmt in _COLUMNS:
+        value = lv.metrics.get(metric, math.nan)
+        cells.append("-" if math.isnan(value) else fmt.format(value * scale))
+    return cells
+
+
+def _line(lv: LevelResult) -> str:
+    """One level as a log line, for output that is not a terminal."""
+    pairs = (f"{header} {cell}" for (header, *_), cell in zip(_COLUMNS, _cells(lv), strict=True))
+    return f"{lv.scenario} {_load(lv)}: " + ", ".join(pairs)
+
+
+def bench(
+    url: str = typer.Option(..., "--url", help="server base URL, e.g. http://127.0.0.1:8000"),
+    model: str = typer.Option(..., "--model", help="model name the server serves"),
+    scenario: list[str] = typer.Option(["D(128,128)"], "--scenario",
+                                       help="traffic scenario (repeatable): D(in,out), N(..)/(..), U(..)/(..), "
+                                            "P(prefix,suffix)/out, E(tokens)"),
+    concurrency: str = typer.Option("", "--concurrency", help="comma list, e.g. 1,8,32"),
+    rate: str = typer.Option("", "--rate", help="comma list of req/s"),
+    num_requests: Optional[int] = typer.Option(None, "--num-requests", help="requests per level"),
+    duration: Optional[float] = typer.Option(None, "--duration", help="seconds per level"),
+    warmup: int = typer.Option(0, "--warmup", help="warm-up requests per level (not measured)"),
+    api: str = typer.Option("chat", "--api", help="chat or completions"),
+    slo: list[str] = typer.Option([], "--slo", help="latency/rate target for goodput, e.g. ttft_p90=1.0"),
+    seed: int = typer.Option(0, "--seed"),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="JSONL prompts instead of synthetic ones"),
+    timeout: float = typer.Option(600.0, "--timeout", help="seconds per request"),
+    num_gpus: int = typer.Option(1, "--num-gpus", help="for output tokens/s per GPU"),
+    output: Optional[Path] = typer.Option(None, "--output", help="write the result JSON to this file "
+                                          "(or to result.json inside this directory)"),
+) -> None:
+    """Benchmark an OpenAI-compatible server: streamed requests at each concurrency or rate level."""
+    from ..bench.runner import benchmark
+    from ..spec.workload import Workload
+
+    for s in scenario:
+        try:
+            parse_scenario(s)
+        except ValueError as e:
+            raise _fail(f"--scenario: {e}") from None
+    if api not in ("chat", "completions"):
+        raise _fail(f"--api {api!r} is not one of: chat, completions")
+    if warmup < 0:
+        raise _fail("--warmup must be >= 0")
+    if num_requests is not None and num_requests < 1:
+        raise _fail("--num-requests must be >= 1")
+    if duration is not None and duration <= 0:
+        raise _fail("--duration must be > 0")
+    if dataset is not None and not dataset.is_file():
+        raise _fail(f"--dataset {dataset}: no such file")
+    try:
+        workload = Workload(scenarios=scenario, concurrency=_numbers(concurrency, "--concurrency", int),
+                            rates=_numbers(rate, "--rate", float), num_requests=num_requests, duration=duration,
+                            warmup_requests=warmup, dataset=dataset)
+    except ValidationError as e:
+        raise _fail("; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())) from None
+    targets = _slo(slo)
+
+    done: list[LevelResult] = []
+    live = Live(_table(done, len(scenario)), console=console, auto_refresh=False) if console.is_terminal else None
+
+    def on_level(level: LevelResult) -> bool:
+        done.append(level)
+        if live is not None:
+            live.update(_table(done, len(scenario)), refresh=True)
+        else:
+            console.print(_line(level), highlight=False, soft_wrap=True)
+        return True
+
+    try:
+        if live is not None:
+            live.start()
+        result = benchmark(url, model, workload, slo=targets, num_gpus=num_gpus, seed=seed, api=api,
+                           request_timeout=timeout, on_level=on_level)
+    except ValueError as e:  # e.g. a bad dataset line
+        raise _fail(str(e)) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/yellow]")
+        raise typer.Exit(130) from None
+    finally:
+        if live is not None:
+            live.stop()
+    if live is None:
+        console.print(_table(result.levels, len(scenario)))
+    for lv in result.levels:
+        for error in lv.errors:
+            err_console.print(f"[yellow]{lv.label}: {error}[/yellow]", highlight=False)
+    if output is not None:
+        if output.is_dir():
+            output = output / "result.json"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=True) + "\n")
+        console.print(f"wrote {output}")
+    if result.levels and all(lv.metrics.get("success_rate", 0.0) == 0.0 for lv in result.levels):
+        err_console.print("[red]every request failed[/red]")
+        raise typer.Exit(1)
