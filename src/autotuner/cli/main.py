@@ -7,13 +7,23 @@ import sys
 import typer
 
 from .bench_cmd import bench
+from .doctor_cmd import doctor
+from .engines_cmd import engines_app
+from .k8s_cmd import cleanup, render
 from .run_cmd import run, validate
+from .serve_cmd import serve, worker
 
 app = typer.Typer(help="Find the best serving configuration of an LLM inference engine.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.command("run")(run)
 app.command("validate")(validate)
 app.command("bench")(bench)
+app.command("serve")(serve)
+app.command("worker")(worker)
+app.command("render")(render)
+app.command("cleanup")(cleanup)
+engines_app.command("doctor")(doctor)
+app.add_typer(engines_app, name="engines")
 
 
 @app.command("sim", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},

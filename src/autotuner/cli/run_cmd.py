@@ -181,4 +181,15 @@ def _print_summary(store, task_id: int, task: Task) -> None:
         return
     console.print(f"[green bold]best[/green bold] (experiment {best.id}): {_short(best.params)}; "
                   f"{task.objective.direction} {task.objective.metric} = {_fmt(best.score)}")
+    baseline = next((e for e in exps if e.baseline), None)
+    if baseline is not None and baseline.status == "succeeded" and baseline.score:
+        change = (best.score - baseline.score) / abs(baseline.score)
+        if not task.objective.maximize:
+            change = -change
+        verdict = (f"{100 * change:+.1f}% better than the engine's defaults" if change > 0 else
+                   "the engine's defaults were as good or better: keep them")
+        console.print(f"vs baseline (experiment {baseline.id}): {verdict} "
+                      f"({_fmt(baseline.score)} -> {_fmt(best.score)})")
+    elif baseline is not None:
+        console.print(f"baseline (experiment {baseline.id}, engine defaults): {baseline.status}")
     console.print(f"launch: {launch_command(task, best.params)}", highlight=False, soft_wrap=True)

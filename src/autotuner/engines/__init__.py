@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from .base import EngineAdapter
+from .llamacpp import LlamaCpp
 from .sglang import SGLang
 from .vllm import VLLM
 
-_ADAPTERS: dict[str, type[EngineAdapter]] = {"sglang": SGLang, "vllm": VLLM}
+_ADAPTERS: dict[str, type[EngineAdapter]] = {"sglang": SGLang, "vllm": VLLM, "llamacpp": LlamaCpp}
 
 
 def get_adapter(name: str) -> EngineAdapter:

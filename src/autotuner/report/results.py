@@ -61,7 +61,8 @@ def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, A
 
 
 def best_experiment(task: Task, experiments: list[ExperimentRow]) -> ExperimentRow | None:
-    ok = [e for e in experiments if e.status == "succeeded" and e.score is not None]
+    """The best feasible configuration the search measured (the baseline is its yardstick)."""
+    ok = [e for e in experiments if e.status == "succeeded" and e.score is not None and not e.baseline]
     if not ok:
         return None
     sign = 1 if task.objective.maximize else -1

@@ -62,7 +62,12 @@ def _mean(dicts: list[dict[str, float]]) -> dict[str, float]:
 
 
 def objective_values(task: Task, metrics: dict[str, float]) -> list[float]:
-    return [float(metrics.get(o.metric, math.nan)) for o in task.objectives]
+    """Objective values; NaN where unmeasured (stored NaN comes back from the database as null)."""
+    out = []
+    for o in task.objectives:
+        v = metrics.get(o.metric)
+        out.append(math.nan if v is None else float(v))
+    return out
 
 
 def failure_values(task: Task) -> list[float]:

@@ -54,12 +54,16 @@ class Tuner:
         self._last_cancel_poll = 0.0
         self._errors: list[BaseException] = []
         self.predictions: dict = {}
+        self.prior: Callable[[], dict] = self._predict  # the twin's ranking; replaceable (benchmarks)
         self.study = self._study()
 
     # -- setup -------------------------------------------------------------------------------
     def _study(self) -> optuna.Study:
-        storage = optuna.storages.RDBStorage(self.store.url, engine_kwargs=(
-            {"connect_args": {"timeout": 30}} if self.store.url.startswith("sqlite") else {"pool_pre_ping": True}))
+        if self.store.in_memory:  # planning and benchmarks: nothing to keep, no disk traffic
+            storage: optuna.storages.BaseStorage = optuna.storages.InMemoryStorage()
+        else:
+            storage = optuna.storages.RDBStorage(self.store.url, engine_kwargs=(
+                {"connect_args": {"timeout": 30}} if self.store.url.startswith("sqlite") else {"pool_pre_ping": True}))
         directions = [o.direction for o in self.task.objectives]
         return optuna.create_study(storage=storage, study_name=f"autotuner-task-{self.task_id}",
                                    directions=directions, load_if_exists=True, pruner=make_pruner(self.task),
@@ -87,13 +91,13 @@ class Tuner:
         search = self.task.search
         if self.study.get_trials(deepcopy=False):
             if search.prior == "simulate":  # resumed: predictions are recomputed for the report
-                self.predictions = self._predict()
+                self.predictions = self.prior()
             return
         if search.warm_start:
             n = warm_start_from_task(self.study, self.store, self.task, search.warm_start, self.codec)
             self._emit("warm_start", None, source=search.warm_start, trials=n)
         if search.prior == "simulate":
-            self.predictions = self._predict()
+            self.predictions = self.prior()
             top = top_candidates(self.task, self.predictions, prior_count(self.task))
             for cand in top:
                 self.study.enqueue_trial(self.codec.encode(cand.params), skip_if_exists=True)
@@ -193,11 +197,11 @@ class Tuner:
             trial, params, exp, _ = nxt
             try:
                 outcome, status = self._run(exp, params, trial)
+                with self._lock:  # recorded and released together: the budget count never dips
+                    self._record(trial, exp, params, outcome, status)
             finally:
                 with self._lock:
                     self._inflight -= 1
-            with self._lock:
-                self._record(trial, exp, params, outcome, status)
 
     def _run_baseline(self) -> None:
         exp = self.store.add_experiment(self.task_id, {}, None, baseline=True, status="pending")

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from .models import Base, EventRow, ExperimentRow, TaskRow, utcnow
 
@@ -23,6 +24,20 @@ def params_key(params: dict[str, Any]) -> str:
             return int(v)
         return v
     return json.dumps({k: norm(v) for k, v in sorted(params.items())}, sort_keys=True, default=str)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(_finite(value), default=str)
 
 
 def normalize_url(url: str) -> str:
@@ -44,9 +59,14 @@ def _sqlite_pragmas(engine: Engine) -> None:
 class Store:
     def __init__(self, url: str = DEFAULT_DB):
         self.url = normalize_url(url)
-        kwargs: dict[str, Any] = {"future": True}
+        if self.url.startswith("sqlite:///") and not self.in_memory:
+            Path(self.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        # JSON has no NaN/inf (PostgreSQL rejects them): they are stored as null.
+        kwargs: dict[str, Any] = {"future": True, "json_serializer": _json_dumps}
         if self.url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            if self.in_memory:
+                kwargs["poolclass"] = StaticPool  # one shared connection: each new one would be an empty DB
         else:
             kwargs["pool_pre_ping"] = True
         self.engine = create_engine(self.url, **kwargs)
@@ -54,6 +74,10 @@ class Store:
             _sqlite_pragmas(self.engine)
         Base.metadata.create_all(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.url in ("sqlite://", "sqlite:///:memory:")
 
     def session(self) -> Session:
         return self._session()
@@ -102,7 +126,8 @@ class Store:
             res = s.execute(update(TaskRow).where(TaskRow.id == row.id, claimable)
                             .values(status="running", worker=worker,
                                     lease_until=now + timedelta(seconds=lease_seconds),
-                                    started_at=row.started_at or now))
+                                    started_at=row.started_at or now)
+                            .execution_options(synchronize_session=False))
             if res.rowcount != 1:
                 return None
         return self.task(row.id)

@@ -1,0 +1,212 @@
+"""The queue worker: claims queued tasks from the database (a row lease) and runs them.
+
+``serve`` runs one or more of these in threads; ``autotuner worker`` runs one in its own process.
+A heartbeat renews the lease and relays a cancel requested through the database to the running
+tuner's ``threading.Event``, so a cancel stops the running experiment's engine within seconds,
+whichever process asked for it. A worker that dies stops renewing: once its lease expires, another
+worker claims the task and ``execute`` resumes it (finished experiments are kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from ..report.results import write_results
+from ..search.session import RunOptions, execute
+from ..search.tuner import EventSink
+from ..spec import SpecError, task_from_dict
+from ..spec.task import Task
+from ..store import Store
+from ..store.models import utcnow
+
+log = logging.getLogger("autotuner.worker")
+RunTask = Callable[[Store, Task, int, RunOptions, "EventSink | None", threading.Event], str]
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+_prepared: set[str] = set()
+_prepare_lock = threading.Lock()
+
+
+def prepare_optuna_storage(store: Store, attempts: int = 5) -> None:
+    """Create Optuna's tables once, before any task runs: two tuners starting together on a fresh
+    database would otherwise both try to create them, and one fails ("table already exists")."""
+    with _prepare_lock:
+        if store.url in _prepared:
+            return
+        import optuna
+
+        for attempt in range(attempts):
+            try:
+                kwargs = {"connect_args": {"timeout": 30}} if store.url.startswith("sqlite") else {}
+                storage = optuna.storages.RDBStorage(store.url, engine_kwargs=kwargs)
+                storage.engine.dispose()
+                break
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        _prepared.add(store.url)
+
+
+def worker_name(suffix: str = "") -> str:
+    return f"{socket.gethostname()}:{os.getpid()}" + (f":{suffix}" if suffix else "")
+
+
+class Worker:
+    def __init__(self, store: Store, name: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+                 poll_seconds: float = 1.0, run_task: RunTask | None = None, on_event: EventSink | None = None):
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be > 0 (got {lease_seconds})")
+        self.store, self.name = store, name or worker_name()
+        self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
+        self.run_task = run_task or (lambda st, t, tid, opts, sink, ev: execute(st, t, tid, opts, sink, ev))
+        self.on_event = on_event
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._running: dict[int, threading.Event] = {}
+
+    # -- control -----------------------------------------------------------------------------
+    @property
+    def running_task(self) -> int | None:
+        with self._lock:
+            return next(iter(self._running), None)
+
+    def cancel(self, task_id: int) -> bool:
+        """Stop the task now if this worker runs it (the database flag is set by the caller)."""
+        with self._lock:
+            event = self._running.get(task_id)
+        if event is not None:
+            event.set()
+        return event is not None
+
+    def stop(self) -> None:
+        """Stop claiming; a running task is interrupted and queued again for the next worker."""
+        self._stop.set()
+        with self._lock:
+            for event in self._running.values():
+                event.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def serve_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                claimed = self.run_once()
+            except Exception:
+                log.exception("worker %s: claiming failed", self.name)
+                claimed = None
+            if claimed is None:
+                self._stop.wait(self.poll_seconds)
+
+    def run_once(self) -> int | None:
+        """Claim one task and run it to its end; returns its id, or None when nothing was queued."""
+        if self._stop.is_set():
+            return None
+        prepare_optuna_storage(self.store)
+        row = self.store.claim_task(self.name, self.lease_seconds)
+        if row is None:
+            return None
+        cancel = threading.Event()
+        with self._lock:
+            self._running[row.id] = cancel
+        beat = threading.Thread(target=self._heartbeat, args=(row.id, cancel), daemon=True,
+                                name=f"lease-{row.id}")
+        beat.start()
+        try:
+            self._run(row, cancel)
+        finally:
+            with self._lock:
+                self._running.pop(row.id, None)
+            cancel.set()  # ends the heartbeat
+            beat.join()
+        return row.id
+
+    def _run(self, row, cancel: threading.Event) -> None:
+        task_id = row.id
+        if row.cancel_requested:  # cancelled while its previous worker was gone
+            self._finish(task_id, "cancelled", None)
+            return
+        try:
+            task = task_from_dict(row.spec)
+            options = RunOptions.from_dict(row.options or {})
+        except SpecError as e:
+            self._finish(task_id, "failed", str(e))
+            return
+        log.info("worker %s: running task %s (%s)", self.name, task_id, task.name)
+        try:
+            status = self.run_task(self.store, task, task_id, options, self.on_event, cancel)
+        except SpecError as e:  # not runnable here (found before the tuner started)
+            self._finish(task_id, "failed", str(e))
+            return
+        except Exception:
+            log.exception("worker %s: task %s failed", self.name, task_id)
+            return
+        log.info("worker %s: task %s %s", self.name, task_id, status)
+        try:
+            write_results(self.store, task_id, options.out_dir)
+        except Exception:
+            log.exception("worker %s: writing results.json of task %s failed", self.name, task_id)
+        if status == "cancelled" and self._stop.is_set():
+            current = self.store.task(task_id)
+            if current is not None and not current.cancel_requested:
+                # Interrupted by this worker's shutdown, not by a user: let the next worker resume it.
+                self.store.update_task(task_id, status="queued", worker=None, lease_until=None,
+                                       finished_at=None)
+                self.store.add_event(task_id, "task_queued", {"reason": "worker stopped"})
+
+    def _finish(self, task_id: int, status: str, error: str | None) -> None:
+        self.store.update_task(task_id, status=status, error=error, finished_at=utcnow(), lease_until=None)
+        self.store.add_event(task_id, "task_finished", {"status": status, "error": error})
+
+    def _heartbeat(self, task_id: int, cancel: threading.Event) -> None:
+        """Renew the lease; relay a cancel requested in the database to the running tuner."""
+        renew_every = max(self.lease_seconds / 3, 0.2)
+        last_renew = time.monotonic()
+        tick = min(1.0, renew_every)
+        while not cancel.wait(tick):
+            try:
+                if time.monotonic() - last_renew >= renew_every:
+                    last_renew = time.monotonic()
+                    if not self.store.renew_lease(task_id, self.name, self.lease_seconds):
+                        log.warning("worker %s: lost the lease of task %s; stopping it", self.name, task_id)
+                        cancel.set()
+                        return
+                row = self.store.task(task_id)
+                if row is not None and row.cancel_requested:
+                    cancel.set()
+                    return
+            except Exception:
+                log.exception("worker %s: heartbeat of task %s failed", self.name, task_id)
+
+
+class WorkerPool:
+    """``count`` workers in threads of this process (the embedded worker of ``serve``)."""
+
+    def __init__(self, store: Store, count: int, lease_seconds: float = DEFAULT_LEASE_SECONDS,
+                 poll_seconds: float = 1.0, run_task: RunTask | None = None):
+        self.workers = [Worker(store, worker_name(f"w{i}"), lease_seconds, poll_seconds, run_task)
+                        for i in range(count)]
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for w in self.workers:
+            t = threading.Thread(target=w.serve_forever, name=f"autotuner-{w.name}", daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def cancel(self, task_id: int) -> bool:
+        found = False
+        for w in self.workers:  # every worker is asked: not any(), which stops at the first
+            found = w.cancel(task_id) or found
+        return found
+
+    def stop(self, timeout: float = 60.0) -> None:
+        for w in self.workers:
+            w.stop()
+        for t in self.threads:
+            t.join(timeout)

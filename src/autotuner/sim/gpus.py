@@ -1,0 +1,53 @@
+"""The GPUs the simulated engine can pretend to run on.
+
+Figures are the vendors' datasheet numbers (dense, i.e. without structured sparsity). ``memory_bytes``
+is what PyTorch reports as the device's total capacity, which is a little below the marketing size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class GPU:
+    name: str
+    full_name: str
+    memory_bytes: int
+    bf16_tflops: float  # dense tensor-core peak
+    fp8_tflops: float | None  # None: no FP8 tensor cores (FP8 weights run through BF16 kernels)
+    hbm_gbps: float  # memory bandwidth, GB/s
+    link_gbps: float  # per-GPU one-direction bandwidth to its peers (NVLink or PCIe), GB/s
+    allreduce_latency_s: float  # fixed cost of one small all-reduce across the node
+    interconnect: str
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_bytes / GIB
+
+    def peak_flops(self, fp8: bool) -> float:
+        if fp8 and self.fp8_tflops:
+            return self.fp8_tflops * 1e12
+        return self.bf16_tflops * 1e12
+
+
+GPUS: dict[str, GPU] = {
+    "h100": GPU("h100", "NVIDIA H100 80GB HBM3 (SXM)", int(79.11 * GIB), 989.0, 1979.0, 3350.0, 450.0,
+                10e-6, "NVLink 4"),
+    "h200": GPU("h200", "NVIDIA H200 (SXM, 141GB HBM3e)", int(139.81 * GIB), 989.0, 1979.0, 4800.0, 450.0,
+                10e-6, "NVLink 4"),
+    "a100": GPU("a100", "NVIDIA A100-SXM4-80GB", int(79.15 * GIB), 312.0, None, 2039.0, 300.0, 12e-6,
+                "NVLink 3"),
+    "l40s": GPU("l40s", "NVIDIA L40S (48GB GDDR6)", int(44.39 * GIB), 362.0, 733.0, 864.0, 25.0, 30e-6,
+                "PCIe Gen4"),
+}
+ALIASES = {"h100_sxm": "h100", "h100-sxm": "h100", "a100_80gb": "a100", "a100-80gb": "a100", "h200_sxm": "h200"}
+
+
+def get_gpu(name: str) -> GPU:
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in GPUS:
+        raise ValueError(f"gpu {name!r} is not one of: {', '.join(GPUS)}")
+    return GPUS[key]
