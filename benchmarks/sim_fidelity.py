@@ -8,7 +8,9 @@ For each point (model, GPU, engine, TP, batch, ISL, OSL) the twin is started as 
 server (``python -m autotuner.sim`` with the engine's own flags) and driven by our benchmark at a
 fixed concurrency = batch with ``D(ISL,OSL)`` requests (two waves of ``batch``); its mean TTFT and
 TPOT are set beside aiconfigurator's static-batching estimate of the same point and the relative
-error is printed, then the medians. ``--virtual`` replays the benchmark in virtual time instead.
+error is printed, then the medians. For comparison the last columns give the error of the roofline
+cost model (the twin without tables, in virtual time). ``--virtual`` replays the benchmark in virtual
+time instead of the real-time run.
 
 The twin runs in the regime aiconfigurator's static estimate describes: a wave of ``batch`` prompts
 prefilled in one step (the prefill budget, ``--chunked-prefill-size``/``--max-prefill-tokens`` or
@@ -38,7 +40,9 @@ from dataclasses import asdict, dataclass
 
 from autotuner.bench.runner import benchmark
 from autotuner.sim import aic_live
+from autotuner.sim.costmodel import RooflineCostModel
 from autotuner.sim.engine import SimEngine
+from autotuner.sim.gpus import get_gpu
 from autotuner.sim.models import load_model
 from autotuner.sim.table_model import select_cost_model
 from autotuner.sim.virtual import simulate_benchmark
@@ -171,6 +175,13 @@ def twin_virtual(p: Point) -> tuple[dict, str]:
     return simulate_benchmark(argv, workload(p), engine=engine).levels[0].metrics, note
 
 
+def roofline_virtual(p: Point) -> dict:
+    argv = engine_argv(p)
+    cost = RooflineCostModel(load_model(p.model), get_gpu(p.gpu), p.tp)
+    engine = SimEngine.from_argv(argv, cost_model=cost)
+    return simulate_benchmark(argv, workload(p), engine=engine).levels[0].metrics
+
+
 def aic_estimate(p: Point) -> tuple[float, float]:
     """aiconfigurator's static-batching TTFT and TPOT, in seconds."""
     from aiconfigurator.cli.api import cli_estimate
@@ -205,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"twin: {mode}, closed loop at concurrency = batch, 2 x batch requests; "
           f"reference: aiconfigurator {aic_live.versions().get('aiconfigurator', '?')} static estimate")
     head = (f"{'model':26} {'gpu':5} {'engine':6} {'tp':>2} {'bs':>3} {'isl':>5} {'osl':>4} | "
-            f"{'TTFT twin':>9} {'aic':>8} {'err':>6} | {'TPOT twin':>9} {'aic':>7} {'err':>6} | source")
+            f"{'TTFT twin':>9} {'aic':>8} {'err':>6} | {'TPOT twin':>9} {'aic':>7} {'err':>6} | {'source':21} | "
+            f"roofline err TTFT   TPOT")
     print(head)
     print("-" * len(head))
     rows = []
@@ -214,20 +226,26 @@ def main(argv: list[str] | None = None) -> int:
         ref_ttft, ref_tpot = aic_estimate(p)
         metrics, note = twin_virtual(p) if args.virtual else twin_real_time(p)
         ttft, tpot = metrics["ttft_mean"], metrics["tpot_mean"]
+        roof = roofline_virtual(p)
         row = {**asdict(p), "twin_ttft_ms": ttft * 1e3, "aic_ttft_ms": ref_ttft * 1e3,
                "ttft_err": _err(ttft, ref_ttft), "twin_tpot_ms": tpot * 1e3, "aic_tpot_ms": ref_tpot * 1e3,
-               "tpot_err": _err(tpot, ref_tpot), "errors": metrics.get("num_errors", 0), "source": note}
+               "tpot_err": _err(tpot, ref_tpot), "errors": metrics.get("num_errors", 0), "source": note,
+               "roofline_ttft_err": _err(roof["ttft_mean"], ref_ttft),
+               "roofline_tpot_err": _err(roof["tpot_mean"], ref_tpot)}
         rows.append(row)
         source = note.replace("step times: ", "").split(" (")[0]
         print(f"{p.model[:26]:26} {p.gpu:5} {p.engine:6} {p.tp:>2} {p.batch:>3} {p.isl:>5} {p.osl:>4} | "
               f"{row['twin_ttft_ms']:>7.1f}ms {row['aic_ttft_ms']:>6.1f}ms {row['ttft_err']:>+6.1%} | "
-              f"{row['twin_tpot_ms']:>7.2f}ms {row['aic_tpot_ms']:>5.2f}ms {row['tpot_err']:>+6.1%} | {source}",
-              flush=True)
+              f"{row['twin_tpot_ms']:>7.2f}ms {row['aic_tpot_ms']:>5.2f}ms {row['tpot_err']:>+6.1%} | "
+              f"{source:21} | {row['roofline_ttft_err']:>+16.1%} {row['roofline_tpot_err']:>+6.1%}", flush=True)
     med_ttft = statistics.median(abs(r["ttft_err"]) for r in rows)
     med_tpot = statistics.median(abs(r["tpot_err"]) for r in rows)
+    roof_ttft = statistics.median(abs(r["roofline_ttft_err"]) for r in rows)
+    roof_tpot = statistics.median(abs(r["roofline_tpot_err"]) for r in rows)
     print("-" * len(head))
     print(f"median |error|: TTFT {med_ttft:.1%} (goal <= {GOAL_TTFT:.0%}), TPOT {med_tpot:.1%} "
-          f"(goal <= {GOAL_TPOT:.0%}); {len(rows)} points in {time.monotonic() - started:.0f} s")
+          f"(goal <= {GOAL_TPOT:.0%}); roofline model: TTFT {roof_ttft:.1%}, TPOT {roof_tpot:.1%}; "
+          f"{len(rows)} points in {time.monotonic() - started:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"mode": mode, "rows": rows, "median_ttft_err": med_ttft, "median_tpot_err": med_tpot}, f,

@@ -42,3 +42,9 @@ def test_floats_stay_floats_and_unknown_engine():
     assert a.flag_args({"gpu-memory-utilization": 1.0}) == ["--gpu-memory-utilization", "1.0"]
     with pytest.raises(ValueError, match="allowed: .*sglang"):
         get_adapter("tgi")
+
+
+def test_false_turns_an_on_by_default_switch_off():
+    a = get_adapter("vllm")
+    assert a.flag_args({"enable-prefix-caching": False, "enforce-eager": False}) == ["--no-enable-prefix-caching"]
+    assert get_adapter("sglang").flag_args({"enable-mixed-chunk": False}) == []

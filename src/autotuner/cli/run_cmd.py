@@ -17,7 +17,7 @@ from ..spec import SpecError, load_task
 from ..spec.task import Task
 
 console = Console(width=None if Console().is_terminal else 160)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _load(path: Path, quiet: bool = False) -> Task:
@@ -37,8 +37,9 @@ def _load(path: Path, quiet: bool = False) -> Task:
 def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)")) -> None:
     """Check a task file; print every problem with its field path (exit 2 when invalid)."""
     task = _load(task_file)
-    from ..search.space import check_strategy, grid_size
-    problems = check_strategy(task.search)
+    from ..search.session import task_problems
+    from ..search.space import grid_size
+    problems = task_problems(task)
     if problems:
         err_console.print(f"[red]{SpecError(problems, str(task_file))}[/red]", highlight=False)
         raise typer.Exit(2)

@@ -43,10 +43,16 @@ class EngineAdapter(ABC):
         return out
 
     def flag_args(self, config: dict[str, Any]) -> list[str]:
-        """``{flag: value}`` -> argv. True -> bare flag; False/None dropped; lists -> values after the flag."""
+        """``{flag: value}`` -> argv. True -> bare flag; None dropped; False dropped, or the negation
+        (``--no-x``) when the switch is on by default; lists -> values after the flag."""
         argv: list[str] = []
         for flag, value in self.canonical(config).items():
-            if value is None or value is False:
+            if value is False:
+                negation = self.negation(flag)
+                if negation:
+                    argv.append(f"--{negation}")
+                continue
+            if value is None:
                 continue
             if value is True:
                 argv.append(f"--{flag}")
@@ -56,6 +62,18 @@ class EngineAdapter(ABC):
             else:
                 argv += [f"--{flag}", _text(value)]
         return argv
+
+    def negation(self, flag: str) -> str | None:
+        """The flag that turns an on-by-default switch off (vLLM's ``--no-enable-prefix-caching``)."""
+        from .catalog import CatalogError, load_catalog
+        try:
+            found = load_catalog(self.name).lookup(flag)
+        except CatalogError:
+            return None
+        if found is None:
+            return None
+        entry = found[1]
+        return entry.get("negation") if entry.get("default") is not False else None
 
     def parallel_degree(self, config: dict[str, Any], axis: str) -> int:
         flags = self.canonical(config)

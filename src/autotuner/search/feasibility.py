@@ -23,6 +23,11 @@ def known_constraint_violation(task: Task, params: dict[str, Any], pool_size: in
     if need > pool_size:
         return (f"needs {need} GPUs (tp x pp x dp) but the task has {pool_size}; "
                 f"lower the parallel sizes or add GPUs")
+    if task.engine == "llamacpp":
+        from ..engines.llamacpp import task_constraint
+        reason = task_constraint(task, config)
+        if reason:
+            return reason
     tp = adapter.parallel_degree(config, "tp")
     heads = _attention_heads(task.model.id) if tp > 1 else None
     if heads and heads % tp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,9 @@ from typing import Any
 
 import optuna
 
-from ..deploy.gpu_pool import GpuPool
+from ..deploy.base import Deployer
+from ..deploy.gpu_pool import GpuPool, discover_gpus
+from ..engines.preflight import flag_problems
 from ..engines import get_adapter
 from ..spec.errors import SpecError
 from ..spec.task import Simulate, Task
@@ -26,7 +29,8 @@ class RunOptions:
     virtual_time: bool = False
     out_dir: Path = Path("runs")
     restart: bool = False
-    state_dir: Path = field(default_factory=lambda: Path.home() / ".autotuner")
+    state_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("AUTOTUNER_STATE_DIR", Path.home() / ".autotuner")))  # engine PIDs for reaping
 
     def to_dict(self) -> dict[str, Any]:
         return {"simulate_gpu": self.simulate_gpu, "virtual_time": self.virtual_time, "out_dir": str(self.out_dir)}
@@ -51,16 +55,21 @@ def simulation(task: Task, options: RunOptions) -> Simulate | None:
 
 def check_runnable(task: Task, options: RunOptions) -> None:
     """Everything that would stop the task, found before anything starts."""
-    problems = check_strategy(task.search)
+    problems = task_problems(task)
     if problems:
         raise SpecError(problems)
-    if simulation(task, options) is None:
-        if task.deployment != "local":
-            raise SpecError([f"deployment: {task.deployment!r} is not available in this version; "
-                             f"use 'local' or run with --simulate"])
+    if simulation(task, options) is None and task.deployment == "local":
         ok, why = get_adapter(task.engine).runnable()
         if not ok:
             raise SpecError([f"engine: {why}"])
+        if task.engine in ("sglang", "vllm") and not discover_gpus():
+            raise SpecError(["gpus: no NVIDIA GPU found on this machine (nvidia-smi); "
+                             "add --simulate [GPU] to dry-run the task on the simulated engine"])
+
+
+def task_problems(task: Task) -> list[str]:
+    """Everything wrong with a task that can be known before deploying: strategy and engine flags."""
+    return check_strategy(task.search) + flag_problems(task)
 
 
 def prepare_task(store: Store, task: Task, options: RunOptions, status: str = "running") -> int:
@@ -93,11 +102,22 @@ def make_runner(task: Task, options: RunOptions, run_dir: Path) -> ExperimentRun
     sim_args = None if sim is None else {**sim.model_dump(), "seed": task.search.seed}
     if sim is not None and sim.virtual_time:
         return VirtualRunner(task, adapter, sim_args, seed=task.search.seed)
-    from ..deploy.local import LocalDeployer
-    deployer = LocalDeployer(log_dir=run_dir / "logs", state_dir=options.state_dir)
+    deployer = make_deployer(task, run_dir / "logs", options, simulated=sim is not None)
     for leftover in deployer.reap_leftovers():
         print(f"reaped an engine left by an earlier run: {leftover}")
     return DeployedRunner(task, adapter, deployer, sim_args, seed=task.search.seed)
+
+
+def make_deployer(task: Task, log_dir: Path, options: RunOptions, simulated: bool) -> Deployer:
+    """The task's deployer; ``--simulate`` runs through the local one whatever the task says."""
+    if task.deployment == "docker" and not simulated:
+        from ..deploy.docker import DockerDeployer
+        return DockerDeployer.from_task(task, log_dir)
+    if task.deployment == "kubernetes" and not (simulated and options.simulate_gpu):
+        from ..deploy.kubernetes import make_kubernetes_deployer
+        return make_kubernetes_deployer(task, log_dir)
+    from ..deploy.local import LocalDeployer
+    return LocalDeployer(log_dir=log_dir, state_dir=options.state_dir)
 
 
 def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_event: EventSink | None = None,

@@ -12,11 +12,13 @@ its SDK for the pieces of such an iteration on a small grid, in the form ``Table
 * ``prefix_attn``: what attending to ``cached`` tokens already in the KV cache adds to the context
   attention of one sequence of ``seq`` new tokens (a chunk of a long prompt, a prefix-cache hit);
 * ``memory``: weight bytes and KV bytes per token per GPU, activation bytes per token, as
-  aiconfigurator's memory model counts them.
+  aiconfigurator's memory model counts them (less the second copy of a tied LM head, which it
+  counts twice).
 
 A step is then ``linear + attention`` exactly as aiconfigurator's own mixed-step estimate composes
-it. ``live_cost_model`` builds (and caches on disk) the table for a combination no shipped table
-covers; ``scripts/gen_step_tables.py`` builds the shipped ones with the same function.
+it. ``scripts/gen_step_tables.py`` builds the shipped tables with ``build_table``; ``cached_table``
+builds (and caches on disk) one that no shipped table covers, for ``table_model.select_cost_model``.
+The SDK calls used here are aiconfigurator 0.12's; other versions may need this file adjusted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import importlib.util
 import io
 import json
 import logging
@@ -53,7 +56,7 @@ DECODE_CONTEXT = [64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072]
 PREFILL_BATCH = [1, 2, 4, 8, 16, 32, 64]
 PREFILL_SEQ = [16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768]
 PREFIX_CACHED = [512, 2048, 8192, 32768, 131072]
-MIN_EXTRA_MS = 1e-3  # aiconfigurator's prefix kernels are a little faster than fresh ones on tiny shapes
+MIN_EXTRA_MS = 1e-3  # floor of the cached-token extra: on tiny shapes the prefix kernels measure faster
 KV_DTYPES = ("auto", "fp8")
 WEIGHT_QUANTS = ("bf16", "fp8")
 CACHE_ENV = "AUTOTUNER_AIC_CACHE"
@@ -64,12 +67,11 @@ class AicUnavailable(RuntimeError):
 
 
 def available() -> bool:
+    """Whether aiconfigurator is installed (found, not imported: importing it takes seconds)."""
     try:
-        import aiconfigurator.sdk  # noqa: F401
-        import aiconfigurator_core  # noqa: F401
-    except Exception:
+        return all(importlib.util.find_spec(name) is not None for name in ("aiconfigurator", "aiconfigurator_core"))
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def versions() -> dict[str, str]:
@@ -200,8 +202,11 @@ def build_table(model_id: str, gpu: str, engine: str, tp: int = 1, kv_dtype: str
         raise ValueError(f"engine {engine!r} is not one of: sglang, vllm")
     if kv_dtype not in KV_DTYPES or quant not in WEIGHT_QUANTS:
         raise ValueError(f"kv_dtype must be one of {KV_DTYPES} and quant one of {WEIGHT_QUANTS}")
-    from aiconfigurator.sdk.backends.factory import get_backend
-    from aiconfigurator.sdk.rust_engine_step import _cached_engine_handle, _engine_handle_cache_clear
+    try:
+        from aiconfigurator.sdk.backends.factory import get_backend
+        from aiconfigurator.sdk.rust_engine_step import _cached_engine_handle, _engine_handle_cache_clear
+    except ImportError as e:
+        raise AicUnavailable(f"aiconfigurator cannot be imported: {e}") from e
 
     spec = spec or load_model(model_id)
     model_path = aic_model_path(model_id, spec)

@@ -243,27 +243,28 @@ def select_cost_model(model_id: str, gpu: str, engine: str, tp: int = 1, kv_dtyp
 
     In order: a shipped aiconfigurator table; a table built live by aiconfigurator (when importable and
     ``live`` is not False; ``AUTOTUNER_AIC_LIVE=0`` turns it off; answers are cached on disk); the
-    roofline model. ``model`` is the model's shape when the caller has it (else loaded from ``model_id``).
+    roofline model. ``model`` is the model's shape when the caller has it (else loaded from ``model_id``;
+    an unknown model raises ``ValueError`` naming the known ones). A local model directory whose
+    ``config.json`` has a built-in model's shape uses that model's tables.
     """
     gpu_spec = get_gpu(gpu)
     kv_dtype = kv_dtype or "auto"
+    spec = model or load_model(model_id)
     why = _not_tabulated(pp, dtype, quantization, gpu_spec.name)
     if why is None:
-        table = find_table(model_id, gpu_spec.name, engine, tp, kv_dtype, quantization, model, directory)
+        table = find_table(model_id, gpu_spec.name, engine, tp, kv_dtype, quantization, spec, directory)
         if table is not None:
             cost = TableCostModel(table, compile_speedup)
             return cost, f"step times: {cost.describe()}"
         why = "no measured table"
         if _live_enabled(live):
             try:
-                spec = model or load_model(model_id)
                 table = aic_live.cached_table(model_id, gpu_spec.name, engine, tp, aic_live.kv_key(kv_dtype),
                                               aic_live.quant_key(quantization), spec)
                 cost = TableCostModel(table, compile_speedup, source="live")
                 return cost, f"step times: {cost.describe()}"
             except (aic_live.AicUnavailable, ValueError) as e:
                 why = f"no measured table, and {e}"
-    spec = model or load_model(model_id)
     cost = RooflineCostModel(spec, gpu_spec, tp, pp, quantization, kv_dtype, dtype, compile_speedup=compile_speedup)
     return cost, (f"step times: roofline model: {why} for {model_id} on {gpu_spec.name} "
                   f"({engine}, TP {tp}{f', PP {pp}' if pp > 1 else ''}, KV {kv_dtype}, "
