@@ -119,3 +119,31 @@ def test_baseline_runs_first_with_fixed_args_only():
     doc = build_results(store, task_id)
     assert doc["baseline"]["baseline"] is True and len(doc["experiments"]) == 3
     assert not math.isnan(doc["baseline"]["score"])
+
+
+def test_confirmation_repeats_choose_on_the_mean_and_report_the_spread():
+    import itertools
+    counter = itertools.count()
+
+    def noisy(params, c):
+        n = next(counter)
+        # 64's first run is lucky; its repeats are poor, so on the mean 32 wins.
+        lucky = params.get("max-running-requests") == 64 and n < 3
+        base = {8: 100.0, 16: 200.0, 32: 300.0, 64: 250.0}.get(params.get("max-running-requests"), 150.0)
+        return {"output_throughput": 400.0 if lucky else base, "ttft_p90": 0.1}
+
+    task = task_from_dict({
+        "name": "noisy", "model": "m", "engine": "sglang",
+        "search": {"strategy": "grid", "seed": 0, "repeats": 3, "top_k": 2, "baseline": True, "prune": False,
+                   "space": {"max-running-requests": [64, 8, 16, 32]}},
+        "objective": {"maximize": "output_throughput"}, "slo": {"ttft_p90": 1.0},
+        "workload": {"concurrency": [4]},
+    })
+    store, task_id = run(task, FakeRunner(noisy, concurrency=(4,)))
+    doc = build_results(store, task_id)
+    best = doc["best"]
+    assert best["parameters"]["max-running-requests"] == 32
+    spreads = {e["parameters"].get("max-running-requests"): e.get("spread") for e in doc["experiments"]}
+    assert spreads[64]["n"] == 3 and spreads[64]["max"] == 400.0 and spreads[64]["min"] == 250.0
+    assert doc["baseline"]["spread"]["n"] == 3
+    assert "_spread" in best["gain_over_baseline"]

@@ -145,3 +145,14 @@ def summarize(records: list[RequestRecord], duration: float, slo: dict[str, floa
     out["num_errors"] = float(len(records) - len(ok))
     out["duration"] = duration
     return out
+
+
+def error_sample(records: list[RequestRecord], limit: int = 5) -> list[str]:
+    """Up to ``limit`` distinct error messages, in the order they happened."""
+    seen: list[str] = []
+    for r in records:
+        if r.error and r.error not in seen:
+            seen.append(r.error)
+            if len(seen) == limit:
+                break
+    return seen

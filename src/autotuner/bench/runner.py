@@ -16,12 +16,11 @@ import aiohttp
 
 from ..spec.workload import Workload
 from .client import APIS, make_session, send
-from .metrics import RequestRecord, summarize
+from .metrics import RequestRecord, error_sample, summarize
 from .prompts import PromptSource, load_dataset
 from .result import BenchmarkResult, LevelResult
-from .seeds import arrival_rng, prompt_rng, shape_rng
+from .seeds import arrival_gaps, prompt_rng, shape_rng
 
-MAX_ERROR_SAMPLES = 5
 LevelCallback = Callable[[LevelResult], bool]
 
 
@@ -88,22 +87,6 @@ async def _warmup(level: _Level, count: int, concurrency: int) -> None:
         await _closed_loop(level, max(1, min(concurrency, count)), count, None)
 
 
-def _gaps(seed: int, scenario: str, rate: float) -> Iterator[float]:
-    rng = arrival_rng(seed, scenario, rate)
-    while True:
-        yield rng.expovariate(rate)
-
-
-def _error_sample(records: list[RequestRecord]) -> list[str]:
-    seen: list[str] = []
-    for r in records:
-        if r.error and r.error not in seen:
-            seen.append(r.error)
-            if len(seen) == MAX_ERROR_SAMPLES:
-                break
-    return seen
-
-
 async def _run_level(session: aiohttp.ClientSession, base_url: str, model: str, workload: Workload,
                      scenario: str, concurrency: int | None, rate: float | None, dataset: list[dict] | None,
                      slo: dict[str, float] | None, num_gpus: int, seed: int, api: str, timeout: float
@@ -118,10 +101,10 @@ async def _run_level(session: aiohttp.ClientSession, base_url: str, model: str, 
     else:
         assert rate is not None
         await _warmup(level, warm, warm)  # no concurrency to follow: all warm-up requests at once
-        records = await _open_loop(level, _gaps(seed, scenario, rate), workload.num_requests, workload.duration)
+        records = await _open_loop(level, arrival_gaps(seed, scenario, rate), workload.num_requests, workload.duration)
     window = (max(r.end for r in records) - min(r.start for r in records)) if records else 0.0
     return LevelResult(scenario=scenario, concurrency=concurrency, rate=rate,
-                       metrics=summarize(records, window, slo, num_gpus), errors=_error_sample(records))
+                       metrics=summarize(records, window, slo, num_gpus), errors=error_sample(records))
 
 
 async def _until_stopped(work: Awaitable[LevelResult], stop: asyncio.Event | None) -> LevelResult | None:

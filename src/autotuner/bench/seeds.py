@@ -8,6 +8,7 @@ exact request shapes and arrival times a real benchmark would send. Values are f
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 
 def shape_rng(seed: int, scenario: str, concurrency: int | None, rate: float | None) -> random.Random:
@@ -24,3 +25,10 @@ def arrival_rng(seed: int, scenario: str, rate: float) -> random.Random:
     """Open-loop gaps: request k (from 0) is sent at the sum of the first k ``expovariate(rate)`` draws,
     so the first request goes at time 0."""
     return random.Random(f"{seed}:arrivals:{scenario}:{rate}")
+
+
+def arrival_gaps(seed: int, scenario: str, rate: float) -> Iterator[float]:
+    """The open-loop gaps themselves, endlessly."""
+    rng = arrival_rng(seed, scenario, rate)
+    while True:
+        yield rng.expovariate(rate)

@@ -53,6 +53,9 @@ def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, A
         "finished_at": as_datetime(exp.finished_at),
         "timings": (exp.extra or {}).get("timings", {}),
     }
+    if (exp.extra or {}).get("spread"):
+        doc["spread"] = exp.extra["spread"]  # objective over the first run and its repeats
+        doc["mean_metrics"] = exp.extra.get("mean_metrics", {})
     if exp.predicted:
         doc["predicted"] = exp.predicted
     if with_levels:
@@ -89,10 +92,15 @@ def gain_over_baseline(task: Task, best: ExperimentRow, baseline: ExperimentRow 
     gains = {}
     metrics = [o.metric for o in task.objectives] + [m for m in task.slo if m not in
                                                      [o.metric for o in task.objectives]]
+    base_metrics = (baseline.extra or {}).get("mean_metrics") or baseline.metrics
+    best_metrics = (best.extra or {}).get("mean_metrics") or best.metrics
     for m in metrics:
-        b, v = baseline.metrics.get(m), best.metrics.get(m)
+        b, v = base_metrics.get(m), best_metrics.get(m)
         if isinstance(b, int | float) and isinstance(v, int | float) and b and not math.isnan(b):
             gains[m] = {"baseline": b, "best": v, "change": (v - b) / abs(b)}
+    for who, exp in (("baseline", baseline), ("best", best)):
+        if (exp.extra or {}).get("spread"):
+            gains.setdefault("_spread", {})[who] = exp.extra["spread"]
     return gains
 
 

@@ -19,6 +19,7 @@ from ..deploy.gpu_pool import GpuPool, PoolCancelled
 from ..store import ExperimentRow, Store, params_key
 from ..store.models import utcnow
 from ..spec.task import Task
+from .confirm import confirm_top
 from .early_stop import EarlyStopper, make_pruner
 from .feasibility import known_constraint_violation
 from .runners import ExperimentRunner, Outcome
@@ -130,6 +131,8 @@ class Tuner:
             raise
         if self._errors:
             raise self._errors[0]
+        if not self.cancel.is_set():
+            confirm_top(self)
         if self.cancel.is_set():
             raise TaskCancelled()
 

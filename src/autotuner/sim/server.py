@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..bench.prompts import message_text
 from .driver import RealTimeDriver
 from .engine import SimEngine
 from .pacing import stream_chunk_boundary
@@ -239,14 +240,7 @@ def _prompt_text(body: dict, api: str) -> str:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise BadRequest("'messages' is required: a non-empty list of {role, content} objects", "messages")
-    parts: list[str] = []
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts += [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-    text = "\n".join(parts)
+    text = message_text(messages)
     if not text.strip():
         raise BadRequest("the messages have no text content", "messages")
     return text

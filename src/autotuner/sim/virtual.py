@@ -14,10 +14,10 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 
-from ..bench.metrics import RequestRecord, summarize
+from ..bench.metrics import RequestRecord, error_sample, summarize
 from ..bench.prompts import PromptSource, load_dataset, message_text
 from ..bench.result import BenchmarkResult, LevelResult
-from ..bench.seeds import arrival_rng, prompt_rng, shape_rng
+from ..bench.seeds import arrival_gaps, prompt_rng, shape_rng
 from ..spec.scenarios import parse_scenario
 from ..spec.workload import Workload
 from .engine import SimEngine
@@ -26,7 +26,6 @@ from .pacing import CLIENT_LATENCY_S, DELIVERY_LATENCY_S, IDLE_POLL_S, stream_ch
 from .scheduler import Request, StepResult
 from .tokens import block_hashes, synthetic_block_hashes
 
-MAX_ERROR_SAMPLES = 5
 
 _ARRIVE, _START, _END, _ISSUE = 0, 1, 2, 3
 
@@ -203,22 +202,6 @@ def _open_loop(clock: VirtualClockEngine, source: _RequestSource, gaps: Iterator
     return records
 
 
-def _gaps(seed: int, scenario: str, rate: float) -> Iterator[float]:
-    rng = arrival_rng(seed, scenario, rate)
-    while True:
-        yield rng.expovariate(rate)
-
-
-def _error_sample(records: list[RequestRecord]) -> list[str]:
-    seen: list[str] = []
-    for r in records:
-        if r.error and r.error not in seen:
-            seen.append(r.error)
-            if len(seen) == MAX_ERROR_SAMPLES:
-                break
-    return seen
-
-
 def simulate_benchmark(argv: list[str], workload: Workload, slo: dict[str, float] | None = None,
                        num_gpus: int | None = None, seed: int = 0,
                        on_level: Callable[[LevelResult], bool] | None = None,
@@ -244,11 +227,11 @@ def simulate_benchmark(argv: list[str], workload: Workload, slo: dict[str, float
         else:
             if warm:
                 _closed_loop(clock, source, warm, warm, None)  # as the real runner: all warm-up at once
-            records = _open_loop(clock, source, _gaps(seed, scenario, rate), workload.num_requests,
+            records = _open_loop(clock, source, arrival_gaps(seed, scenario, rate), workload.num_requests,
                                  workload.duration)
         window = (max(r.end for r in records) - min(r.start for r in records)) if records else 0.0
         level = LevelResult(scenario=scenario, concurrency=concurrency, rate=rate,
-                            metrics=summarize(records, window, slo, gpus), errors=_error_sample(records))
+                            metrics=summarize(records, window, slo, gpus), errors=error_sample(records))
         result.levels.append(level)
         if on_level is not None and on_level(level) is False:
             result.pruned = True
