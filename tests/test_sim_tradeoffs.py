@@ -79,7 +79,7 @@ def test_more_running_requests_more_throughput_slower_tokens(base):
 
 
 def test_larger_prefill_chunks_shorten_long_prompt_ttft_and_need_more_memory():
-    small = metrics(SGLANG + ["--chunked-prefill-size", "2048"], LONG_PROMPTS)
+    small = metrics(SGLANG + ["--chunked-prefill-size", "512"], LONG_PROMPTS)
     large = metrics(SGLANG + ["--chunked-prefill-size", "16384"], LONG_PROMPTS)
     assert large["ttft_p50"] < small["ttft_p50"]
     big = SGLANG + ["--mem-fraction-static", "0.93", "--max-prefill-tokens", "32768"]

@@ -96,6 +96,8 @@ class EngineAdapter(ABC):
                       "--startup-seconds", str(simulate.get("startup_seconds", 0.3))]
             if simulate.get("noise"):
                 prefix += ["--noise", str(simulate["noise"])]
+            if simulate.get("cost_model"):
+                prefix += ["--cost-model", str(simulate["cost_model"])]
             argv = prefix + args
         else:
             argv = self.executable() + args

@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 
 from .config import EngineConfig, parse_engine_args, with_defaults
 from .costmodel import CostModel, RooflineCostModel
+from .table_model import select_cost_model
 from .errors import SimStartupError
 from .gpus import GPU, get_gpu
 from .memory import MemoryPlan, plan_memory
@@ -26,6 +27,7 @@ TORCH_COMPILE_DECODE_SPEEDUP = 0.92
 class SimEngine:
     def __init__(self, config: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel, memory: MemoryPlan):
         self.config, self.model, self.gpu, self.cost, self.memory = config, model, gpu, cost, memory
+        self.cost_note: str | None = None  # which cost model the step times come from, for the log
         noise_key = " ".join(_without_address(config.argv))  # the same run-to-run factor in real and virtual time
         self.replicas: list[Scheduler] = [
             make_scheduler(config, cost, memory.kv_tokens, random.Random(f"{config.seed}:{i}:{noise_key}"))
@@ -48,13 +50,24 @@ class SimEngine:
                 f"({cfg.context_length}). This effectively limits the maximum sequence length to "
                 "max_num_batched_tokens and makes vLLM reject longer sequences. Please increase "
                 "max_num_batched_tokens or decrease max_model_len.")
-        cost = cost_model or RooflineCostModel(
-            model, gpu, cfg.tp, cfg.pp, cfg.quantization, cfg.kv_cache_dtype, cfg.dtype,
-            compile_speedup=TORCH_COMPILE_DECODE_SPEEDUP if cfg.torch_compile else 1.0)
+        speedup = TORCH_COMPILE_DECODE_SPEEDUP if cfg.torch_compile else 1.0
+        note = None
+        if cost_model is not None:
+            cost = cost_model
+        elif cfg.cost_model == "roofline":
+            cost = RooflineCostModel(model, gpu, cfg.tp, cfg.pp, cfg.quantization, cfg.kv_cache_dtype, cfg.dtype,
+                                     compile_speedup=speedup)
+            note = "step times: roofline model (--cost-model roofline)"
+        else:
+            cost, note = select_cost_model(cfg.model, gpu.name, cfg.personality, cfg.tp, cfg.kv_cache_dtype,
+                                           cfg.quantization, pp=cfg.pp, dtype=cfg.dtype,
+                                           compile_speedup=speedup, model=model)
         memory = plan_memory(cfg, model, gpu, cost)
         if cfg.max_running is None:  # SGLang sizes its request pool from the KV pool
             cfg = replace(cfg, max_running=min(max(int(memory.kv_tokens / cfg.context_length * 512), 2048), 4096))
-        return cls(cfg, model, gpu, cost, memory)
+        engine = cls(cfg, model, gpu, cost, memory)
+        engine.cost_note = note
+        return engine
 
     # -- requests ----------------------------------------------------------------------------------
     @property
@@ -135,7 +148,7 @@ class SimEngine:
                     f"{not cfg.cuda_graph}, max_model_len={cfg.context_length}",
                     f"Simulating {self.gpu.full_name} x {cfg.num_gpus}"]
             tail = []
-        return head + self.memory.log_lines + tail
+        return head + ([self.cost_note] if self.cost_note else []) + self.memory.log_lines + tail
 
 
 def _check_layout(cfg: EngineConfig, model: ModelSpec) -> None:
