@@ -45,6 +45,8 @@ def test_quickstart_real_time_and_virtual_time_agree(tmp_path):
     check_document(real)
     virtual = run(tmp_path / "virtual", "--virtual-time")
     check_document(virtual)
+    best_doc = next(e for e in real["experiments"] if e["id"] == real["best"]["id"])
+    assert best_doc["telemetry"]["peak_running"] >= 1 and best_doc["telemetry"]["peak_kv_usage"] > 0
     assert real["best"]["parameters"] == virtual["best"]["parameters"]
     # the same statuses for the same configurations
     status = lambda doc: {json.dumps(e["parameters"], sort_keys=True): e["status"] for e in doc["experiments"]}

@@ -53,6 +53,11 @@ def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, A
         "finished_at": as_datetime(exp.finished_at),
         "timings": (exp.extra or {}).get("timings", {}),
     }
+    telemetry = (exp.extra or {}).get("telemetry") or {}
+    if telemetry.get("summary"):
+        doc["telemetry"] = telemetry["summary"]  # peak KV usage and queue next to the latencies
+    if with_levels and telemetry.get("samples"):
+        doc["telemetry_samples"] = telemetry["samples"]
     if (exp.extra or {}).get("spread"):
         doc["spread"] = exp.extra["spread"]  # objective over the first run and its repeats
         doc["mean_metrics"] = exp.extra.get("mean_metrics", {})
@@ -99,7 +104,12 @@ def gain_over_baseline(task: Task, best: ExperimentRow, baseline: ExperimentRow 
         if isinstance(b, int | float) and isinstance(v, int | float) and b and not math.isnan(b):
             gains[m] = {"baseline": b, "best": v, "change": (v - b) / abs(b)}
     for who, exp in (("baseline", baseline), ("best", best)):
-        if (exp.extra or {}).get("spread"):
+        telemetry = (exp.extra or {}).get("telemetry") or {}
+    if telemetry.get("summary"):
+        doc["telemetry"] = telemetry["summary"]  # peak KV usage and queue next to the latencies
+    if with_levels and telemetry.get("samples"):
+        doc["telemetry_samples"] = telemetry["samples"]
+    if (exp.extra or {}).get("spread"):
             gains.setdefault("_spread", {})[who] = exp.extra["spread"]
     return gains
 

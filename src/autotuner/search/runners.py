@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from ..bench.result import LevelResult
+from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, DeploymentError
 from ..engines import EngineAdapter
 from ..spec.task import Task
@@ -32,6 +33,7 @@ class Outcome:
     stopped_early: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # startup, benchmark (seconds)
     verdict: str | None = None  # set by early stopping: hopeless | slo | not competitive
+    telemetry: dict = field(default_factory=dict)  # the engine's /metrics during the benchmark
 
 
 class ExperimentRunner(Protocol):
@@ -66,15 +68,20 @@ class DeployedRunner:
             startup = time.monotonic() - t0
             on_phase("benchmarking")
             deadline = self.task.timeouts.experiment - startup
+            # The engine's own view during the load: running/queued requests, KV usage, cache hits.
+            scraper = TelemetryScraper(deployment.endpoint.base_url.rstrip("/") + "/metrics", self.task.engine)
+            scraper.start()
             try:
                 result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
                                    self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
                                    seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
                                    on_level=on_level, cancel=cancel)
             except Exception as e:  # the engine died mid-benchmark, or the client failed
+                scraper.stop()
                 return Outcome(False, error=f"benchmark failed: {e}\n{deployment.log_tail(20)}",
                                reason="crash", log_path=str(deployment.log_path),
                                timings={"startup": startup, "benchmark": time.monotonic() - t0 - startup})
+            telemetry = scraper.stop()
             on_phase("tearing down")
         levels = [lv.to_dict() for lv in result.levels]
         timings = {"startup": startup, "benchmark": time.monotonic() - t0 - startup}
@@ -85,7 +92,7 @@ class DeployedRunner:
             return Outcome(False, levels, f"every request failed: {errors}", "error", str(deployment.log_path),
                            timings=timings)
         return Outcome(True, levels, log_path=str(deployment.log_path), stopped_early=result.pruned,
-                       timings=timings)
+                       timings=timings, telemetry=telemetry.to_dict())
 
 
 class VirtualRunner:

@@ -120,6 +120,17 @@ def make_deployer(task: Task, log_dir: Path, options: RunOptions, simulated: boo
     return LocalDeployer(log_dir=log_dir, state_dir=options.state_dir)
 
 
+def gpu_ids(task: Task, runner: ExperimentRunner) -> list[int]:
+    """The pool's GPU ids; on a cluster, no more than its nodes report allocatable."""
+    deployer = getattr(runner, "deployer", None)
+    if task.deployment == "kubernetes" and hasattr(deployer, "kube"):
+        from ..deploy.kubernetes import allocatable_gpus
+        available = allocatable_gpus(deployer.kube)
+        if 0 < available < len(task.gpu_ids):
+            return task.gpu_ids[:available]
+    return task.gpu_ids
+
+
 def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_event: EventSink | None = None,
             cancel: threading.Event | None = None) -> str:
     """Run the task to its end; returns the final status (succeeded | failed | cancelled)."""
@@ -128,7 +139,7 @@ def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_even
     run_dir.mkdir(parents=True, exist_ok=True)
     store.update_task(task_id, status="running", started_at=utcnow(), error=None)
     runner = make_runner(task, options, run_dir)
-    tuner = Tuner(task, store, task_id, runner, GpuPool(task.gpu_ids), on_event, cancel)
+    tuner = Tuner(task, store, task_id, runner, GpuPool(gpu_ids(task, runner)), on_event, cancel)
     status, error = "failed", None
     try:
         tuner.run()

@@ -293,7 +293,8 @@ class Tuner:
         self.store.update_experiment(exp.id, status=status, finished_at=utcnow(), metrics=metrics,
                                      levels=outcome.levels, score=score, scores=values, error=error,
                                      log_path=outcome.log_path, phase=None,
-                                     extra={"timings": outcome.timings, "reason": outcome.reason})
+                                     extra={"timings": outcome.timings, "reason": outcome.reason,
+                                            "telemetry": outcome.telemetry})
         self._emit("experiment_finished", exp.id, params=params, status=status, score=score, error=error,
                    baseline=exp.baseline)
         if status == "succeeded" and not exp.baseline and better(self.task, score, self._best_score):
