@@ -104,12 +104,7 @@ def gain_over_baseline(task: Task, best: ExperimentRow, baseline: ExperimentRow 
         if isinstance(b, int | float) and isinstance(v, int | float) and b and not math.isnan(b):
             gains[m] = {"baseline": b, "best": v, "change": (v - b) / abs(b)}
     for who, exp in (("baseline", baseline), ("best", best)):
-        telemetry = (exp.extra or {}).get("telemetry") or {}
-    if telemetry.get("summary"):
-        doc["telemetry"] = telemetry["summary"]  # peak KV usage and queue next to the latencies
-    if with_levels and telemetry.get("samples"):
-        doc["telemetry_samples"] = telemetry["samples"]
-    if (exp.extra or {}).get("spread"):
+        if (exp.extra or {}).get("spread"):
             gains.setdefault("_spread", {})[who] = exp.extra["spread"]
     return gains
 
