@@ -150,6 +150,9 @@ def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_even
         status = "cancelled"
     except KeyboardInterrupt:
         status, error = "cancelled", "interrupted"
+        for exp in store.experiments(task_id):
+            if exp.status in ("running", "pending"):  # resumed (and re-run) by the next run
+                store.update_experiment(exp.id, status="interrupted", error="interrupted (Ctrl-C)")
         raise
     except Exception as e:
         error = f"{type(e).__name__}: {e}"
