@@ -26,7 +26,7 @@ def run(setup, truth, seed: int, prune: bool) -> tuple[float, float]:
     store = Store("sqlite://")
     task_id = prepare_task(store, task, RunOptions())
     runner = ReplayRunner(truth, task, target=float("inf"))  # never stop early on the target: full budget
-    Tuner(task, store, task_id, runner, GpuPool([0, 1])).run()
+    Tuner(task, store, task_id, runner, GpuPool(list(range(8)))).run()
     best = max((e.score for e in store.experiments(task_id) if e.status == "succeeded" and e.score), default=0.0)
     return runner.seconds, best
 

@@ -135,7 +135,7 @@ def experiments_to_reach(setup: Setup, truth, optimum: float, strategy: str, see
     store = Store("sqlite://")
     task_id = prepare_task(store, task, RunOptions())
     runner = ReplayRunner(truth, task, 0.98 * optimum)
-    tuner = Tuner(task, store, task_id, runner, GpuPool([0, 1]))
+    tuner = Tuner(task, store, task_id, runner, GpuPool(list(range(8))))
     if prior_predictions is not None:
         tuner.prior = lambda: prior_predictions
     try:
