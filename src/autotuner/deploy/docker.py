@@ -6,7 +6,6 @@ request, and carries labels so that containers left behind by a killed run can b
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import Any
 
 from .base import (Deployer, Deployment, DeploymentError, Endpoint, LaunchSpec, classify_start_failure,
                    last_lines, mentions_oom)
+from .local import is_healthy
 from .docker_images import ContainerPlan, image_ref, plan_container, scrub, split_repository_tag
 
 log = logging.getLogger(__name__)
@@ -84,14 +84,7 @@ def container_name(task: str, experiment: str) -> str:
 
 
 def _healthy(port: int, path: str, timeout: float) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
+    return is_healthy("127.0.0.1", port, path, timeout)
 
 
 class _ContainerExited(Exception):

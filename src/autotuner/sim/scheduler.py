@@ -14,6 +14,8 @@ decode; when a sequence's computed tokens reach its length the step emits its ne
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import random
 from collections import deque
 from collections.abc import Hashable, Sequence
@@ -79,7 +81,7 @@ class SchedulerStats:
     busy_seconds: float = 0.0
 
 
-class Scheduler:
+class Scheduler(ABC):
     """What both personalities share: the queues, the KV pool, admission bookkeeping, emission."""
 
     alloc_granularity = 1
@@ -131,8 +133,9 @@ class Scheduler:
     def num_waiting(self) -> int:
         return len(self.waiting)
 
+    @abstractmethod
     def step(self, now: float) -> StepResult:
-        raise NotImplementedError
+        """One engine iteration: which tokens it emits and how long it takes."""
 
     # -- shared mechanics --------------------------------------------------------------------------
     def _forget_partial(self, req: Request) -> None:
