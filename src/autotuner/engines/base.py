@@ -54,13 +54,7 @@ class EngineAdapter(ABC):
                 continue
             if value is None:
                 continue
-            if value is True:
-                argv.append(f"--{flag}")
-            elif isinstance(value, list | tuple):
-                argv.append(f"--{flag}")
-                argv.extend(_text(v) for v in value)
-            else:
-                argv += [f"--{flag}", _text(value)]
+            argv += flag_value_args(flag, value)
         return argv
 
     def negation(self, flag: str) -> str | None:
@@ -104,6 +98,15 @@ class EngineAdapter(ABC):
         return LaunchSpec(engine=self.name, argv=argv, model_name=served_name,
                           health_path=self.health_path, num_gpus=self.gpu_count(config),
                           container_port=self.default_port)
+
+
+def flag_value_args(flag: str, value: Any) -> list[str]:
+    """One flag set (not False/None): True -> bare flag; a list -> its values after the flag."""
+    if value is True:
+        return [f"--{flag}"]
+    if isinstance(value, list | tuple):
+        return [f"--{flag}", *(_text(v) for v in value)]
+    return [f"--{flag}", _text(value)]
 
 
 def _text(value: Any) -> str:

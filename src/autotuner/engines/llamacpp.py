@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .base import EngineAdapter, _text
+from .base import EngineAdapter, flag_value_args
 from .models import ModelResolutionError, gguf_context_length, resolve_gguf
 
 SERVER_ENV = "AUTOTUNER_LLAMA_SERVER"  # explicit path to a llama-server binary
@@ -85,16 +85,11 @@ class LlamaCpp(EngineAdapter):
                 continue
             if isinstance(value, bool) and not entry.get("boolean", True):
                 value = _bool_choice(flag, value, entry)  # YAML reads on/off as booleans
-            if value is True:
-                argv.append(f"--{flag}")
-            elif value is False:
+            if value is False:
                 if entry.get("negation"):
                     argv.append(f"--{entry['negation']}")
-            elif isinstance(value, list | tuple):
-                argv.append(f"--{flag}")
-                argv.extend(_text(v) for v in value)
             else:
-                argv += [f"--{flag}", _text(value)]
+                argv += flag_value_args(flag, value)
         return argv
 
     def known_constraint(self, config: dict[str, Any], max_request_tokens: int | None = None,
