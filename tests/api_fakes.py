@@ -52,16 +52,24 @@ class SlowRunner(FakeRunner):
 class FakeExecute:
     """Mirrors ``session.execute`` with a fake runner; records which tasks it ran."""
 
-    def __init__(self, seconds: float = 0.0):
-        self.seconds = seconds
+    def __init__(self, seconds: float = 0.0, mode: str = "alone", worker: str | None = None,
+                 lease_seconds: float = 30.0):
+        self.seconds, self.mode, self.worker, self.lease_seconds = seconds, mode, worker, lease_seconds
         self.calls: list[int] = []
         self.lock = threading.Lock()
 
     def __call__(self, store, task, task_id, options, on_event, cancel) -> str:
         with self.lock:
             self.calls.append(task_id)
+        tuner = Tuner(task, store, task_id, SlowRunner(self.seconds), GpuPool(task.gpu_ids), on_event, cancel,
+                      mode=self.mode, worker=self.worker, lease_seconds=self.lease_seconds)
+        if self.mode == "helper":  # like session.execute: the owner keeps the task's status
+            try:
+                tuner.run()
+            except TaskCancelled:
+                return "cancelled"
+            return "helped"
         store.update_task(task_id, status="running", started_at=utcnow(), error=None)
-        tuner = Tuner(task, store, task_id, SlowRunner(self.seconds), GpuPool(task.gpu_ids), on_event, cancel)
         status, error = "failed", None
         try:
             tuner.run()

@@ -214,7 +214,8 @@ def test_reap_leftovers_removes_only_managed_containers(tmp_path, fake, client):
     make("other-task", {"autotuner.managed": "true", "autotuner.task": "task2"})
     make("unrelated", {"app": "db"})
     d = deployer(tmp_path, client)
-    reaped = d.reap_leftovers()
+    assert d.reap_leftovers("e4") == []  # one experiment's leftovers only
+    reaped = d.reap_leftovers("e3")
     assert len(reaped) == 1 and "mine" in reaped[0] and "experiment e3" in reaped[0]
     assert sorted(c.name for c in fake.containers.values()) == ["other-task", "unrelated"]
     assert len(d.reap_leftovers(all_tasks=True)) == 1

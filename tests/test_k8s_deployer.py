@@ -139,7 +139,10 @@ def test_leftovers_of_a_killed_tuner_are_reaped_and_cleanup_removes_presets(clus
     killed.deploy(sim_spec(task, {"tp-size": 1}), f"{task.name}-exp1", [0], 30)  # never stopped
     other = make_task(cluster, namespace=ns)
     make_kubernetes_deployer(other, tmp_path).deploy(sim_spec(other, {}), f"{other.name}-exp1", [0], 30)
-    reaped = make_kubernetes_deployer(task, tmp_path).reap_leftovers()
+    # One experiment taken back from a dead worker: only its objects go.
+    assert make_kubernetes_deployer(task, tmp_path).reap_leftovers(f"{task.name}-exp9") == []
+    assert len(cluster.objects("inferenceservices", ns)) == 2
+    reaped = make_kubernetes_deployer(task, tmp_path).reap_leftovers(f"{task.name}-exp1")
     assert reaped == [f"InferenceService {ns}/{task.name}-exp1 (experiment {task.name}-exp1)"]
     remaining = [o["metadata"]["name"] for o in cluster.objects("inferenceservices", ns)]
     assert remaining == [f"{other.name}-exp1"]  # another task's experiment is not ours to remove

@@ -1,6 +1,7 @@
 """End to end: ``serve --workers 0`` plus separate ``autotuner worker`` processes on one database,
 on the simulated engine. Events reach the server's stream from the worker through the database."""
 
+import json
 import os
 import signal
 import time
@@ -88,3 +89,51 @@ def test_a_killed_workers_task_is_resumed_by_another(tmp_path):
         assert sum(e["status"] == "succeeded" for e in items) == 4
         time.sleep(1)
         assert engine_processes("crash-model") == []  # the dead worker's engine was reaped
+
+
+@pytest.mark.parametrize("kill", ["owner", "helper"])
+def test_two_worker_processes_share_one_task_on_postgresql_and_survive_a_kill(kill, pg_url, tmp_path):
+    """Many tuners, one study: both workers run experiments of one task; one is killed mid-run; the
+    other takes back its experiment after the lease (and the task, if it was the owner) and finishes."""
+    require_sim()
+    finished = ("succeeded", "failed", "infeasible", "pruned")
+    with serve(pg_url, tmp_path, workers=0) as base:
+        r = httpx.post(f"{base}/api/tasks", json=sim_task("shared", budget=6, served="shared-model", requests=24))
+        task_id = r.json()["id"]
+        experiments = lambda: httpx.get(f"{base}/api/tasks/{task_id}/experiments",  # noqa: E731
+                                        params={"limit": 100}).json()["items"]
+        with worker(pg_url, tmp_path, "--lease-seconds", "3") as first, \
+                worker(pg_url, tmp_path, "--lease-seconds", "3") as second:
+            by_pid = {first.pid: first, second.pid: second}
+            detail = lambda: httpx.get(f"{base}/api/tasks/{task_id}").json()  # noqa: E731
+
+            def both_measuring() -> bool:
+                current = detail()["current"]
+                return (len({c["worker"] for c in current if c["phase"] == "benchmarking"}) == 2
+                        and detail()["progress"]["finished"] >= 1)
+
+            wait_for(both_measuring, timeout=120, interval=0.1)
+            owner = detail()["worker"]
+            helper = next(c["worker"] for c in detail()["current"] if c["worker"] != owner)
+            dead = owner if kill == "owner" else helper
+            lost = {c["id"] for c in detail()["current"] if c["worker"] == dead}
+            assert lost
+            victim = by_pid[int(dead.split(":")[1])]
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+            wait_for(lambda: detail()["status"] == "succeeded", timeout=240, interval=0.5)
+            survivor = detail()["worker"]
+        items = experiments()
+    assert survivor == ({owner, helper} - {dead}).pop()  # the task ends with the live worker
+    measured = [e for e in items if e["status"] in finished and not e["baseline"]]
+    assert len(measured) == 6  # the whole budget, nothing lost
+    keys = [json.dumps(e["parameters"], sort_keys=True) for e in measured]
+    assert len(set(keys)) == 6  # no configuration measured twice
+    assert {e["worker"] for e in measured} == {owner, helper}
+    for e in items:
+        if e["id"] in lost:  # the killed worker's experiment: taken back, then measured by the survivor
+            assert e["status"] == "interrupted" and "lease" in e["error"]
+            again = [m for m in measured if m["parameters"] == e["parameters"]]
+            assert [m["worker"] for m in again] == [survivor]
+    time.sleep(1)
+    assert engine_processes("shared-model") == []  # the killed worker's engine was reaped

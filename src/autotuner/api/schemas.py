@@ -64,6 +64,7 @@ class CurrentExperiment(BaseModel):
     parameters: dict[str, Any]
     baseline: bool
     started_at: str | None
+    worker: str | None = None
 
 
 class BestDetail(BaseModel):
@@ -96,6 +97,7 @@ class ExperimentDoc(BaseModel):
     metrics: dict[str, Any]
     score: float | None
     error: str | None
+    worker: str | None = Field(default=None, description="the worker that ran it (host:pid)")
 
 
 class ExperimentPage(BaseModel):

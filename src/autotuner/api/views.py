@@ -53,7 +53,7 @@ def task_detail(store: Store, row: TaskRow) -> dict[str, Any]:
             best_detail = {"id": best.id, "parameters": best.params, "metrics": best.metrics, "score": best.score,
                            "baseline": best.baseline, "command": launch_command(task, best.params)}
     current = [{"id": e.id, "phase": e.phase, "parameters": e.params, "baseline": e.baseline,
-                "started_at": as_datetime(e.started_at)} for e in queries.running_experiments(store, row.id)]
+                "started_at": as_datetime(e.started_at), "worker": e.worker} for e in queries.running_experiments(store, row.id)]
     doc.update({
         "spec": row.spec,
         "options": row.options or {},

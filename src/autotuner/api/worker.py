@@ -5,18 +5,19 @@ A heartbeat renews the lease and relays a cancel requested through the database 
 tuner's ``threading.Event``, so a cancel stops the running experiment's engine within seconds,
 whichever process asked for it. A worker that dies stops renewing: once its lease expires, another
 worker claims the task and ``execute`` resumes it (finished experiments are kept).
+With ``join``, a worker that finds nothing queued helps with a running task: both tuners share the
+Optuna study and each leases the experiments it runs (see ``store.leases``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
 
 from ..report.results import write_results
+from ..search.leases import default_worker_name
 from ..search.session import RunOptions, execute
 from ..search.tuner import EventSink
 from ..spec import SpecError, task_from_dict
@@ -54,18 +55,16 @@ def prepare_optuna_storage(store: Store, attempts: int = 5) -> None:
         _prepared.add(store.url)
 
 
-def worker_name(suffix: str = "") -> str:
-    return f"{socket.gethostname()}:{os.getpid()}" + (f":{suffix}" if suffix else "")
-
-
 class Worker:
     def __init__(self, store: Store, name: str | None = None, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-                 poll_seconds: float = 1.0, run_task: RunTask | None = None, on_event: EventSink | None = None):
+                 poll_seconds: float = 1.0, run_task: RunTask | None = None, on_event: EventSink | None = None,
+                 join: bool = False, help_task: RunTask | None = None):
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be > 0 (got {lease_seconds})")
-        self.store, self.name = store, name or worker_name()
-        self.lease_seconds, self.poll_seconds = lease_seconds, poll_seconds
-        self.run_task = run_task or (lambda st, t, tid, opts, sink, ev: execute(st, t, tid, opts, sink, ev))
+        self.store, self.name = store, name or default_worker_name()
+        self.lease_seconds, self.poll_seconds, self.join = lease_seconds, poll_seconds, join
+        self.run_task = run_task or self._execute("owner")
+        self.help_task = help_task or self._execute("helper")
         self.on_event = on_event
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -92,6 +91,12 @@ class Worker:
             for event in self._running.values():
                 event.set()
 
+    def _execute(self, mode: str) -> RunTask:
+        def run(store, task, task_id, options, on_event, cancel) -> str:  # noqa: ANN001
+            return execute(store, task, task_id, options, on_event, cancel, mode=mode, worker=self.name,
+                           lease_seconds=self.lease_seconds)
+        return run
+
     # -- the loop ----------------------------------------------------------------------------
     def serve_forever(self) -> None:
         while not self._stop.is_set():
@@ -108,17 +113,22 @@ class Worker:
         if self._stop.is_set():
             return None
         prepare_optuna_storage(self.store)
-        row = self.store.claim_task(self.name, self.lease_seconds)
+        row, helping = self.store.claim_task(self.name, self.lease_seconds), False
+        if row is None and self.join:
+            row, helping = next(iter(self.store.joinable_tasks(self.name)), None), True
         if row is None:
             return None
         cancel = threading.Event()
         with self._lock:
             self._running[row.id] = cancel
-        beat = threading.Thread(target=self._heartbeat, args=(row.id, cancel), daemon=True,
+        beat = threading.Thread(target=self._heartbeat, args=(row.id, cancel, not helping), daemon=True,
                                 name=f"lease-{row.id}")
         beat.start()
         try:
-            self._run(row, cancel)
+            if helping:
+                self._help(row, cancel)
+            else:
+                self._run(row, cancel)
         finally:
             with self._lock:
                 self._running.pop(row.id, None)
@@ -159,18 +169,28 @@ class Worker:
                                        finished_at=None)
                 self.store.add_event(task_id, "task_queued", {"reason": "worker stopped"})
 
+    def _help(self, row, cancel: threading.Event) -> None:
+        """Run experiments of a task another worker owns, while its budget lasts."""
+        try:
+            task, options = task_from_dict(row.spec), RunOptions.from_dict(row.options or {})
+            log.info("worker %s: helping with task %s (%s), owned by %s", self.name, row.id, task.name, row.worker)
+            status = self.help_task(self.store, task, row.id, options, self.on_event, cancel)
+            log.info("worker %s: task %s %s", self.name, row.id, status)
+        except Exception:  # the owner reports the task's own problems
+            log.exception("worker %s: helping with task %s failed", self.name, row.id)
+
     def _finish(self, task_id: int, status: str, error: str | None) -> None:
         self.store.update_task(task_id, status=status, error=error, finished_at=utcnow(), lease_until=None)
         self.store.add_event(task_id, "task_finished", {"status": status, "error": error})
 
-    def _heartbeat(self, task_id: int, cancel: threading.Event) -> None:
-        """Renew the lease; relay a cancel requested in the database to the running tuner."""
+    def _heartbeat(self, task_id: int, cancel: threading.Event, owner: bool = True) -> None:
+        """Renew the task's lease (the owner); relay a cancel requested in the database to the tuner."""
         renew_every = max(self.lease_seconds / 3, 0.2)
         last_renew = time.monotonic()
         tick = min(1.0, renew_every)
         while not cancel.wait(tick):
             try:
-                if time.monotonic() - last_renew >= renew_every:
+                if owner and time.monotonic() - last_renew >= renew_every:
                     last_renew = time.monotonic()
                     if not self.store.renew_lease(task_id, self.name, self.lease_seconds):
                         log.warning("worker %s: lost the lease of task %s; stopping it", self.name, task_id)
@@ -189,7 +209,7 @@ class WorkerPool:
 
     def __init__(self, store: Store, count: int, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  poll_seconds: float = 1.0, run_task: RunTask | None = None):
-        self.workers = [Worker(store, worker_name(f"w{i}"), lease_seconds, poll_seconds, run_task)
+        self.workers = [Worker(store, default_worker_name(f"w{i}"), lease_seconds, poll_seconds, run_task)
                         for i in range(count)]
         self.threads: list[threading.Thread] = []
 

@@ -58,13 +58,15 @@ def worker(
                                         help="how long a claim lasts without a heartbeat"),
     poll_seconds: float = typer.Option(1.0, "--poll-seconds", min=0.05, help="how often to look for queued tasks"),
     once: bool = typer.Option(False, "--once", help="run at most one task, then exit"),
+    join: bool = typer.Option(True, "--join/--no-join",
+                              help="with nothing queued, help run another worker's task (experiments are leased)"),
 ) -> None:
     """Run queued tasks from the database (add as many as there are GPU pools)."""
     from ..api.worker import Worker
     from ..store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    w = Worker(Store(db), name, lease_seconds, poll_seconds, on_event=_print_event)
+    w = Worker(Store(db), name, lease_seconds, poll_seconds, on_event=_print_event, join=join)
     stopping = threading.Event()
 
     def on_signal(signum, _frame) -> None:

@@ -82,6 +82,7 @@ class Deployer(ABC):
                cancel: threading.Event | None = None) -> Deployment:
         """Start the engine and wait until it is ready; on failure tear it down and raise DeploymentError."""
 
-    def reap_leftovers(self) -> list[str]:
-        """Remove engines that a killed tuner left behind; returns one description per engine removed."""
+    def reap_leftovers(self, experiment: str | None = None) -> list[str]:
+        """Remove engines that a killed tuner left behind (only ``experiment``'s, when named);
+        returns one description per engine removed."""
         return []

@@ -300,14 +300,16 @@ class DockerDeployer(Deployer):
             else:
                 time.sleep(POLL_INTERVAL)
 
-    def reap_leftovers(self, all_tasks: bool = False) -> list[str]:
-        """Remove containers this tool started (this task's, or every task's with ``all_tasks``)."""
+    def reap_leftovers(self, experiment: str | None = None, all_tasks: bool = False) -> list[str]:
+        """Remove containers this tool started (this task's, one experiment's, or every task's)."""
         try:
             client = self.client()
         except DeploymentError as e:
             log.warning("not reaping Docker containers: %s", e.message)
             return []
         labels = [f"{MANAGED_LABEL}=true"] + ([] if all_tasks else [f"{TASK_LABEL}={self.task_name}"])
+        if experiment is not None:
+            labels.append(f"{EXPERIMENT_LABEL}={experiment}")
         reaped = []
         for container in client.containers.list(all=True, filters={"label": labels}, ignore_removed=True):
             labels_of = container.labels or {}

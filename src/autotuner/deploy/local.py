@@ -194,10 +194,10 @@ class LocalDeployer(Deployer):
             raise self._error(failure, deployment, output, startup_timeout)
         raise AssertionError("unreachable")
 
-    def reap_leftovers(self) -> list[str]:
+    def reap_leftovers(self, experiment: str | None = None) -> list[str]:
         with _registry_lock:
             in_use = {d.record_path for d in _running if d.record_path is not None}
-        return reap_leftovers(self.records, self.grace, in_use)
+        return reap_leftovers(self.records, self.grace, in_use, experiment)
 
     def stop_all(self) -> None:
         stop_all()

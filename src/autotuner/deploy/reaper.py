@@ -115,17 +115,21 @@ class EngineRecords:
         return out
 
 
-def reap_leftovers(records: EngineRecords, grace: float, in_use: set[Path] = frozenset()) -> list[str]:
+def reap_leftovers(records: EngineRecords, grace: float, in_use: set[Path] = frozenset(),
+                   name: str | None = None) -> list[str]:
     """Kill engines whose tuner is gone; returns a description of each engine killed.
 
     Records whose owner still runs are skipped (another live tuner), as are ``in_use`` paths (this
-    process's own running engines). Records of engines already gone are just deleted.
+    process's own running engines). Records of engines already gone are just deleted. With ``name``,
+    only that deployment's record is looked at.
     """
     reaped = []
     for path, record in records.load_all():
         if record is None:
             log.warning("removing unreadable engine record %s", path)
             records.remove(path)
+            continue
+        if name is not None and record.name != name:
             continue
         if path in in_use or (record.owner_pid != os.getpid() and record.owner_alive()):
             continue

@@ -49,6 +49,7 @@ def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, A
         "error": exp.error,
         "log": exp.log_path,
         "gpus": exp.gpus,
+        "worker": exp.worker,
         "started_at": as_datetime(exp.started_at),
         "finished_at": as_datetime(exp.finished_at),
         "timings": (exp.extra or {}).get("timings", {}),

@@ -51,6 +51,10 @@ class DeployedRunner:
                  simulate: dict[str, Any] | None = None, seed: int = 0):
         self.task, self.adapter, self.deployer, self.simulate, self.seed = task, adapter, deployer, simulate, seed
 
+    def reap(self, name: str) -> list[str]:
+        """The engine of an experiment taken back from a dead worker (if it left one we can reach)."""
+        return self.deployer.reap_leftovers(name)
+
     def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
         from ..bench.runner import benchmark  # heavy imports only when measuring for real
 

@@ -96,14 +96,18 @@ def delete_task(store: Store, task_id: int) -> None:
     store.delete_task(task_id)
 
 
-def make_runner(task: Task, options: RunOptions, run_dir: Path) -> ExperimentRunner:
+def make_runner(task: Task, options: RunOptions, run_dir: Path, shared: bool = False) -> ExperimentRunner:
+    """``shared``: other tuners may run this task's engines now; only dead tuners' local engines
+    (their owner process is gone) are reaped, not the task's containers or cluster objects."""
     adapter = get_adapter(task.engine)
     sim = simulation(task, options)
     sim_args = None if sim is None else {**sim.model_dump(), "seed": task.search.seed}
     if sim is not None and sim.virtual_time:
         return VirtualRunner(task, adapter, sim_args, seed=task.search.seed)
     deployer = make_deployer(task, run_dir / "logs", options, simulated=sim is not None)
-    for leftover in deployer.reap_leftovers():
+    from ..deploy.local import LocalDeployer
+    reap = not shared or isinstance(deployer, LocalDeployer)
+    for leftover in (deployer.reap_leftovers() if reap else []):
         print(f"reaped an engine left by an earlier run: {leftover}")
     return DeployedRunner(task, adapter, deployer, sim_args, seed=task.search.seed)
 
@@ -132,14 +136,24 @@ def gpu_ids(task: Task, runner: ExperimentRunner) -> list[int]:
 
 
 def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_event: EventSink | None = None,
-            cancel: threading.Event | None = None) -> str:
-    """Run the task to its end; returns the final status (succeeded | failed | cancelled)."""
+            cancel: threading.Event | None = None, mode: str = "alone", worker: str | None = None,
+            lease_seconds: float = 30.0) -> str:
+    """Run the task to its end; returns the final status (succeeded | failed | cancelled).
+    ``mode="helper"``: lend a hand to the worker that owns the task (see ``Tuner``); the owner keeps
+    the task's status, so a helper returns "helped" (or "cancelled")."""
     check_runnable(task, options)
     run_dir = Path(options.out_dir) / task.name
     run_dir.mkdir(parents=True, exist_ok=True)
+    runner = make_runner(task, options, run_dir, shared=mode != "alone")
+    tuner = Tuner(task, store, task_id, runner, GpuPool(gpu_ids(task, runner)), on_event, cancel,
+                  mode=mode, worker=worker, lease_seconds=lease_seconds)
+    if mode == "helper":
+        try:
+            tuner.run()
+        except TaskCancelled:
+            return "cancelled"
+        return "helped"
     store.update_task(task_id, status="running", started_at=utcnow(), error=None)
-    runner = make_runner(task, options, run_dir)
-    tuner = Tuner(task, store, task_id, runner, GpuPool(gpu_ids(task, runner)), on_event, cancel)
     status, error = "failed", None
     try:
         tuner.run()

@@ -17,11 +17,13 @@ from optuna.trial import TrialState
 
 from ..deploy.gpu_pool import GpuPool, PoolCancelled
 from ..store import ExperimentRow, Store, params_key
+from ..store.leases import ACTIVE
 from ..store.models import utcnow
 from ..spec.task import Task
 from .confirm import confirm_top
 from .early_stop import EarlyStopper, make_pruner
 from .feasibility import known_constraint_violation
+from .leases import LeaseKeeper, default_worker_name
 from .runners import ExperimentRunner, Outcome
 from .samplers import make_sampler
 from .scoring import better, failure_values, is_feasible, objective_values, select_metrics
@@ -32,6 +34,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 FINISHED = ("succeeded", "failed", "infeasible", "pruned")
 EventSink = Callable[[str, dict], None]
 _MAX_DUPLICATE_STREAK = 200
+WAIT = "wait"  # _next: the budget is all taken, but other tuners' experiments may still give some back
+MODES = ("alone", "owner", "helper")
 
 
 class TaskCancelled(Exception):
@@ -39,16 +43,26 @@ class TaskCancelled(Exception):
 
 
 class Tuner:
+    """``mode``: ``alone`` (the only tuner: whatever was left running is taken back at start),
+    ``owner`` (the worker holding the task's lease: runs baseline and confirmation, ends the task) or
+    ``helper`` (another worker lending a hand: runs search experiments while budget is left)."""
+
     def __init__(self, task: Task, store: Store, task_id: int, runner: ExperimentRunner,
-                 pool: GpuPool, on_event: EventSink | None = None, cancel: threading.Event | None = None):
+                 pool: GpuPool, on_event: EventSink | None = None, cancel: threading.Event | None = None,
+                 mode: str = "alone", worker: str | None = None, lease_seconds: float = 30.0):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
         self.task, self.store, self.task_id, self.runner, self.pool = task, store, task_id, runner, pool
+        self.mode, self.worker = mode, worker or default_worker_name()
+        # Nobody else sees an in-memory database: its leases never need renewing.
+        self.lease_seconds = 1e9 if store.in_memory else lease_seconds
+        self.leases = LeaseKeeper(store, task_id, self.worker, self.lease_seconds)
         self.on_event = on_event or (lambda kind, data: None)
         self.cancel = cancel or threading.Event()
         self.codec = SpaceCodec(task.search.space)
         self.dists = self.codec.distributions
         self.space_size = grid_size(task.search.space)
         self._lock = threading.RLock()
-        self._inflight = 0
         self._dup_streak = 0
         self._seen_keys: set[str] = set()
         self._best_score: float | None = None
@@ -72,8 +86,11 @@ class Tuner:
 
     def _recover(self) -> None:
         """After a crash or kill: unfinished experiments are marked and their configurations re-queued."""
+        if self.mode == "helper":  # the owner recovers; expired leases are taken back in the loop
+            return
         for exp in self.store.experiments(self.task_id):
-            if exp.status in ("running", "pending") or (exp.status == "interrupted" and not exp.extra.get("requeued")):
+            left_running = exp.status in ACTIVE and (self.mode == "alone" or exp.lease_until is None)
+            if left_running or (exp.status == "interrupted" and not exp.extra.get("requeued")):
                 self.store.update_experiment(exp.id, status="interrupted", finished_at=utcnow(),
                                              error=exp.error or "the tuner stopped before this experiment finished",
                                              extra={**exp.extra, "requeued": True})
@@ -83,14 +100,14 @@ class Tuner:
                 self._seen_keys.add(exp.params_key)
                 if exp.status == "succeeded" and better(self.task, exp.score, self._best_score):
                     self._best_score = exp.score
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-            if t.state == TrialState.RUNNING:
+        if self.mode == "alone":
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 self.study.tell(t.number, state=TrialState.FAIL)
 
     def _warm_start(self) -> None:
         """Before the first trial: an earlier task's results, then the twin's best candidates."""
         search = self.task.search
-        if self.study.get_trials(deepcopy=False):
+        if self.study.get_trials(deepcopy=False) or self.mode == "helper":
             if search.prior == "simulate":  # resumed: predictions are recomputed for the report
                 self.predictions = self.prior()
             return
@@ -111,11 +128,17 @@ class Tuner:
 
     # -- public ------------------------------------------------------------------------------
     def run(self) -> None:
+        self.leases.start()
+        try:
+            self._run_all()
+        finally:
+            self.leases.stop()
+
+    def _run_all(self) -> None:
         self._recover()
         self._warm_start()
-        if self.task.search.baseline and not any(
-                e.baseline and e.status in FINISHED for e in self.store.experiments(self.task_id)):
-            self._run_baseline()
+        if self.mode != "helper":
+            self._run_baseline(wait=False)
         workers = [threading.Thread(target=self._worker, name=f"tuner-{i}", daemon=True)
                    for i in range(self.task.search.parallel)]
         for w in workers:
@@ -131,15 +154,15 @@ class Tuner:
             raise
         if self._errors:
             raise self._errors[0]
-        if not self.cancel.is_set():
+        if self.mode != "helper" and not self._cancelled():
+            # Lapsed after the budget was spent: not run again, but not left "running" either.
+            self.leases.take_back_expired(self.study, lambda _params: None, self._taken_back)
+            self._run_baseline(wait=True)  # its first run was lost with a dead worker
             confirm_top(self)
         if self.cancel.is_set():
             raise TaskCancelled()
 
     # -- the loop ----------------------------------------------------------------------------
-    def _measured(self) -> int:
-        return self.store.count_experiments(self.task_id, FINISHED, baseline=False)
-
     def _cancelled(self) -> bool:
         if not self.cancel.is_set() and time.monotonic() - self._last_cancel_poll > 1.0:
             self._last_cancel_poll = time.monotonic()
@@ -148,41 +171,58 @@ class Tuner:
                 self.cancel.set()
         return self.cancel.is_set()
 
-    def _next(self) -> tuple[optuna.Trial, dict, ExperimentRow, list[int]] | None:
-        """Under the lock: the next configuration to run, or None when the budget or space is spent."""
+    def _next(self) -> tuple[optuna.Trial, dict, ExperimentRow] | str | None:
+        """Under the lock: the next configuration to run; WAIT while other experiments hold the rest of
+        the budget; None when the budget or the space is spent. The database arbitrates between tuners."""
+        budget = self.task.search.max_experiments
         while True:
             if self._cancelled():
                 return None
-            if self._measured() + self._inflight >= self.task.search.max_experiments:
+            self.leases.take_back_expired(self.study, self._requeue, self._taken_back)
+            finished, active = self.store.budget_state(self.task_id)
+            if finished >= budget:
                 return None
+            if finished + active >= budget:
+                return WAIT
             if len(self._seen_keys) >= self.space_size or self._dup_streak > _MAX_DUPLICATE_STREAK:
-                return None
+                return WAIT if active else None
             trial = self.study.ask(self.dists)
             params = self.codec.decode(trial.params)
-            previous = self.store.find_experiment(self.task_id, params)
-            if previous is not None:
-                self._dup_streak += 1
-                self._tell_recorded(trial, previous)
-                continue
-            if params_key(params) in self._seen_keys:  # the same configuration is running right now
-                self._dup_streak += 1
-                self.study.tell(trial, state=TrialState.FAIL)
-                continue
-            self._dup_streak = 0
-            reason = known_constraint_violation(self.task, params, len(self.pool.ids))
             pred = self.predictions.get(params_key(params))
             predicted = {} if pred is None else {"metrics": pred.metrics, "feasible": pred.feasible,
                                                  "failed": pred.failed}
-            exp = self.store.add_experiment(self.task_id, params, trial.number, status="pending",
-                                            predicted=predicted)
+            got = self.store.reserve_experiment(self.task_id, params, trial.number, self.worker, self.lease_seconds,
+                                                budget, status="pending", predicted=predicted)
+            if got.row is None:
+                if got.recorded is not None:
+                    self._tell_recorded(trial, got.recorded)
+                else:  # the same configuration runs in another tuner, or the budget went meanwhile
+                    self.study.tell(trial, state=TrialState.FAIL)
+                if not got.budget_spent:
+                    self._dup_streak += 1
+                    self._seen_keys.add(params_key(params))
+                continue
+            exp = got.row
+            self._dup_streak = 0
             self._seen_keys.add(exp.params_key)
+            reason = known_constraint_violation(self.task, params, len(self.pool.ids))
             if reason:
                 self.store.update_experiment(exp.id, status="rejected", error=reason, finished_at=utcnow())
                 self._tell(trial, failure_values(self.task), self._constraints(None, known=1.0))
                 self._emit("experiment_finished", exp.id, params=params, status="rejected", error=reason)
                 continue
-            self._inflight += 1
-            return trial, params, exp, []
+            self.leases.hold(exp.id)
+            return trial, params, exp
+
+    def _requeue(self, params: dict) -> None:
+        self._seen_keys.discard(params_key(params))
+        self.study.enqueue_trial(self.codec.encode(params), skip_if_exists=False)
+
+    def _taken_back(self, exp_id: int, params: dict) -> None:
+        reap = getattr(self.runner, "reap", None)
+        reaped = reap(f"{self.task.name}-exp{exp_id}") if reap else []
+        self._emit("experiment_requeued", exp_id, params=params, reaped=reaped,
+                   reason="its worker stopped renewing the lease")
 
     def _worker(self) -> None:
         try:
@@ -195,21 +235,36 @@ class Tuner:
         while True:
             with self._lock:
                 nxt = self._next()
-            if nxt is None:
+            if nxt is None or (nxt == WAIT and self.mode == "helper"):
                 return
-            trial, params, exp, _ = nxt
+            if nxt == WAIT:
+                self.cancel.wait(0.5)
+                continue
+            trial, params, exp = nxt
             try:
                 outcome, status = self._run(exp, params, trial)
-                with self._lock:  # recorded and released together: the budget count never dips
+                with self._lock:
                     self._record(trial, exp, params, outcome, status)
             finally:
-                with self._lock:
-                    self._inflight -= 1
+                self.leases.release(exp.id)
 
-    def _run_baseline(self) -> None:
-        exp = self.store.add_experiment(self.task_id, {}, None, baseline=True, status="pending")
-        outcome, status = self._run(exp, {}, None)
-        self._finish_experiment(exp, {}, outcome, status)
+    def _run_baseline(self, wait: bool) -> None:
+        """The engine's defaults, once per task; ``wait`` for another tuner's run of it to end."""
+        while self.task.search.baseline and not self._cancelled():
+            got = self.store.reserve_experiment(self.task_id, {}, None, self.worker, self.lease_seconds, 1,
+                                                baseline=True, status="pending")
+            if got.row is not None:
+                self.leases.hold(got.row.id)
+                try:
+                    outcome, status = self._run(got.row, {}, None)
+                    self._finish_experiment(got.row, {}, outcome, status)
+                finally:
+                    self.leases.release(got.row.id)
+                return
+            if got.recorded is not None or not wait:
+                return
+            self.leases.take_back_expired(self.study, lambda _params: None, self._taken_back)
+            self.cancel.wait(0.5)
 
     def _run(self, exp: ExperimentRow, params: dict, trial: optuna.Trial | None) -> tuple[Outcome, str]:
         from ..engines import get_adapter
@@ -264,8 +319,13 @@ class Tuner:
 
     def _record(self, trial, exp, params, outcome: Outcome, status: str) -> None:
         metrics = self._finish_experiment(exp, params, outcome, status)
-        if status == "interrupted":
+        if metrics is None:  # taken back: its trial was failed and its configuration queued again
+            return
+        if status == "interrupted":  # stopped, not measured: whichever tuner asks next runs it again
             self.study.tell(trial, state=TrialState.FAIL)
+            self._requeue(params)
+            self.store.update_experiment(exp.id, extra={**(self.store.experiment(exp.id).extra or {}),
+                                                        "requeued": True})
         elif status == "pruned" and outcome.verdict == "not competitive":
             self.study.tell(trial, state=TrialState.PRUNED)
         elif status == "failed":
@@ -275,7 +335,8 @@ class Tuner:
                       zip(objective_values(self.task, metrics), failure_values(self.task))]
             self._tell(trial, values, self._constraints(metrics))
 
-    def _finish_experiment(self, exp, params, outcome: Outcome, status: str) -> dict:
+    def _finish_experiment(self, exp, params, outcome: Outcome, status: str) -> dict | None:
+        """Records the outcome; None when the experiment is no longer ours to record."""
         metrics = select_metrics(self.task, outcome.levels) if outcome.ok else {}
         values = objective_values(self.task, metrics) if metrics else []
         score = values[0] if values and not math.isnan(values[0]) else None
@@ -290,11 +351,15 @@ class Tuner:
                 error += "; stopped early: the lowest load level already misses it"
         elif status == "failed" and outcome.reason:
             error = f"{outcome.reason}: {error}"
-        self.store.update_experiment(exp.id, status=status, finished_at=utcnow(), metrics=metrics,
-                                     levels=outcome.levels, score=score, scores=values, error=error,
-                                     log_path=outcome.log_path, phase=None,
-                                     extra={"timings": outcome.timings, "reason": outcome.reason,
-                                            "telemetry": outcome.telemetry})
+        kept = self.store.finish_experiment(exp.id, self.worker, status=status, finished_at=utcnow(),
+                                            metrics=metrics, levels=outcome.levels, score=score, scores=values,
+                                            error=error, log_path=outcome.log_path, phase=None,
+                                            extra={"timings": outcome.timings, "reason": outcome.reason,
+                                                   "telemetry": outcome.telemetry})
+        if not kept:  # our lease lapsed (a stalled or cut-off worker) and another tuner took it back
+            self._emit("experiment_result_dropped", exp.id, params=params, status=status,
+                       reason="the lease had expired and the experiment was taken back")
+            return None
         self._emit("experiment_finished", exp.id, params=params, status=status, score=score, error=error,
                    baseline=exp.baseline)
         if status == "succeeded" and not exp.baseline and better(self.task, score, self._best_score):

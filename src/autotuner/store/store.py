@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from .leases import ExperimentLeases
 from .models import Base, EventRow, ExperimentRow, TaskRow, utcnow
 
 DEFAULT_DB = "sqlite:///autotuner.db"
@@ -56,7 +57,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.close()
 
 
-class Store:
+class Store(ExperimentLeases):
     def __init__(self, url: str = DEFAULT_DB):
         self.url = normalize_url(url)
         if self.url.startswith("sqlite:///") and not self.in_memory:

@@ -319,8 +319,8 @@ class KubeDeployer(Deployer):
                 if event["type"] == "DELETED":
                     w.stop()
 
-    def reap_leftovers(self) -> list[str]:
-        """Delete this task's experiments that a killed tuner left in the namespace."""
+    def reap_leftovers(self, experiment: str | None = None) -> list[str]:
+        """Delete this task's experiments (or one) that a killed tuner left in the namespace."""
         try:
             items = self.list_task_objects()
         except Exception as e:
@@ -333,6 +333,8 @@ class KubeDeployer(Deployer):
                 if meta["name"] in self._active:
                     continue
             labels = meta.get("labels") or {}
+            if experiment is not None and labels.get(EXPERIMENT_LABEL) != label_value(experiment):
+                continue
             pods = selector({k: labels[k] for k in (MANAGED_BY, TASK_LABEL, EXPERIMENT_LABEL) if k in labels})
             target = Target(labels.get(EXPERIMENT_LABEL, meta["name"]), meta["name"], pods)
             try:
