@@ -147,3 +147,34 @@ def test_confirmation_repeats_choose_on_the_mean_and_report_the_spread():
     assert spreads[64]["n"] == 3 and spreads[64]["max"] == 400.0 and spreads[64]["min"] == 250.0
     assert doc["baseline"]["spread"]["n"] == 3
     assert "_spread" in best["gain_over_baseline"]
+
+
+def test_the_defaults_are_a_known_point_of_the_space_and_never_measured_twice():
+    # llama.cpp's defaults: --parallel -1 (auto: 4 slots), --ubatch-size 512; both inside this space.
+    task = task_from_dict({
+        "name": "defaults", "model": "m.gguf", "engine": "llamacpp",
+        "search": {"strategy": "grid", "max_experiments": 50, "seed": 1,
+                   "space": {"parallel": [1, 4, 8], "ubatch-size": [128, 512]}},
+        "objective": {"maximize": "output_throughput"},
+        "workload": {"concurrency": [4]},
+    })
+
+    def slots(params, c):
+        return {"output_throughput": 10.0 * params.get("parallel", 4) + params.get("ubatch-size", 512) / 100,
+                "ttft_p90": 0.1}
+
+    runner = FakeRunner(slots, concurrency=(4,))
+    store, task_id = run(task, runner, pool=(0,))
+    assert runner.calls[0] == {}  # the baseline: the engine's own defaults
+    measured = [tuple(sorted(c.items())) for c in runner.calls[1:]]
+    assert len(measured) == 5 and (("parallel", 4), ("ubatch-size", 512)) not in measured
+    tuner = Tuner(task, store, task_id, runner, GpuPool([0]))
+    told = [t.params for t in tuner.study.get_trials() if t.state.is_finished() and t.values]
+    assert told[0] == tuner.codec.encode({"parallel": 4, "ubatch-size": 512})  # the baseline, told first
+    doc = build_results(store, task_id)
+    assert doc["best"]["parameters"] == {"parallel": 8, "ubatch-size": 512}
+    assert [e["kind"] for e in store_events(store, task_id)].count("baseline_in_space") == 1
+
+
+def store_events(store, task_id):
+    return [{"kind": e.kind, **e.data} for e in store.events(task_id)]

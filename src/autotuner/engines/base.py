@@ -57,6 +57,35 @@ class EngineAdapter(ABC):
             argv += flag_value_args(flag, value)
         return argv
 
+    def effective_defaults(self, flags: list[str], fixed: dict[str, Any], version: str | None) -> dict[str, Any] | None:
+        """The values ``flags`` take when the engine runs with only ``fixed`` set (its baseline):
+        the fixed value, else the catalog's default as the engine resolves it; None when any is unknown."""
+        from .catalog import CatalogError, load_catalog
+
+        try:
+            catalog = load_catalog(self.name, version)
+        except CatalogError:
+            return None
+        fixed = self.canonical(fixed)
+        out: dict[str, Any] = {}
+        for key in flags:
+            flag = self.canonical({key: None}).popitem()[0]
+            found = catalog.lookup(flag)
+            if flag in fixed:
+                value = fixed[flag]
+            elif found is None or found[1].get("negation") == flag:
+                return None
+            else:
+                value = self.resolve_default(found[0], found[1].get("default"), fixed)
+            if value is None:
+                return None
+            out[key] = value
+        return out
+
+    def resolve_default(self, flag: str, default: Any, fixed: dict[str, Any]) -> Any:
+        """A catalog default as the engine applies it (engines turn "auto" values into real ones)."""
+        return default
+
     def negation(self, flag: str) -> str | None:
         """The flag that turns an on-by-default switch off (vLLM's ``--no-enable-prefix-caching``)."""
         from .catalog import CatalogError, load_catalog

@@ -56,6 +56,16 @@ class LlamaCpp(EngineAdapter):
             return False, f"{server} does not run (`llama-server --version` failed)"
         return True, f"llama-server {version} at {server}"
 
+    def resolve_default(self, flag: str, default: Any, fixed: dict[str, Any]) -> Any:
+        if flag == "parallel" and default == -1:
+            return AUTO_SLOTS
+        if flag == "threads" and default == -1:
+            return physical_cores()
+        if flag == "threads-batch" and default is None:  # "same as --threads"
+            threads = fixed.get("threads", -1)
+            return physical_cores() if threads == -1 else threads
+        return default
+
     def gpu_count(self, config: dict[str, Any]) -> int:
         # CPU engine: it takes one slot of the pool so experiments never share the cores.
         return 1
@@ -250,3 +260,15 @@ def _bool_choice(flag: str, value: bool, entry: dict[str, Any]) -> Any:
 
 def _padded(tokens: int) -> int:
     return -(-int(tokens) // CTX_PAD) * CTX_PAD
+
+
+def physical_cores() -> int:
+    """What llama.cpp uses for --threads -1 on Linux: one thread per physical core (siblings of a
+    hyper-threaded core count once)."""
+    cores = set()
+    for path in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology/thread_siblings_list"):
+        try:
+            cores.add(path.read_text().strip())
+        except OSError:
+            pass
+    return len(cores) or os.cpu_count() or 1

@@ -16,8 +16,14 @@ from ..store.store import as_datetime
 
 def launch_command(task: Task, params: dict[str, Any]) -> str:
     """A copy-ready command line that starts the real engine with this configuration."""
+    from ..engines.models import ModelResolutionError
+
     adapter = get_adapter(task.engine)
-    argv = adapter.executable() + adapter.model_args(task.model.id, task.model.name)
+    try:
+        model = adapter.model_args(task.model.id, task.model.name)
+    except ModelResolutionError:  # the model moved since the run: the command still names it
+        model = ["--model", task.model.id]
+    argv = adapter.executable() + model
     argv += adapter.flag_args({**task.fixed_args, **params})
     if argv[0].endswith("python") or "python" in Path(argv[0]).name:
         argv[0] = "python"

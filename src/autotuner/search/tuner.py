@@ -28,7 +28,8 @@ from .runners import ExperimentRunner, Outcome
 from .samplers import make_sampler
 from .scoring import better, failure_values, is_feasible, objective_values, select_metrics
 from .space import SpaceCodec, grid_size
-from .warm_start import candidate_configurations, predict, prior_count, top_candidates, warm_start_from_task
+from .warm_start import (candidate_configurations, predict, prior_count, recorded_trial, top_candidates,
+                         warm_start_from_task)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 FINISHED = ("succeeded", "failed", "infeasible", "pruned")
@@ -69,6 +70,7 @@ class Tuner:
         self._last_cancel_poll = 0.0
         self._errors: list[BaseException] = []
         self.predictions: dict = {}
+        self._defaults = self._defaults_in_space()  # the baseline as a point of the space, if it is one
         self.prior: Callable[[], dict] = self._predict  # the twin's ranking; replaceable (benchmarks)
         self.study = self._study()
 
@@ -96,6 +98,8 @@ class Tuner:
                                              extra={**exp.extra, "requeued": True})
                 if exp.trial_number is not None:
                     self.study.enqueue_trial(self.codec.encode(exp.params), skip_if_exists=False)
+            elif exp.baseline and exp.status in FINISHED and self._defaults is not None:
+                self._seen_keys.add(params_key(self._defaults))
             elif exp.status in FINISHED and not exp.baseline:
                 self._seen_keys.add(exp.params_key)
                 if exp.status == "succeeded" and better(self.task, exp.score, self._best_score):
@@ -188,6 +192,11 @@ class Tuner:
                 return WAIT if active else None
             trial = self.study.ask(self.dists)
             params = self.codec.decode(trial.params)
+            baseline = self._baseline_equivalent(params)
+            if baseline is not None:  # the engine's defaults: measured already, as the baseline
+                self._dup_streak += 1
+                self._tell_recorded(trial, baseline)
+                continue
             pred = self.predictions.get(params_key(params))
             predicted = {} if pred is None else {"metrics": pred.metrics, "feasible": pred.feasible,
                                                  "failed": pred.failed}
@@ -213,6 +222,28 @@ class Tuner:
                 continue
             self.leases.hold(exp.id)
             return trial, params, exp
+
+    def _defaults_in_space(self) -> dict | None:
+        from ..engines import get_adapter
+        defaults = get_adapter(self.task.engine).effective_defaults(
+            list(self.task.search.space), self.task.fixed_args, self.task.engine_version)
+        return defaults if defaults is not None and self.codec.contains(defaults) else None
+
+    def _baseline_equivalent(self, params: dict) -> ExperimentRow | None:
+        if self._defaults is None or params_key(params) != params_key(self._defaults):
+            return None
+        done = [e for e in self.store.experiments(self.task_id) if e.baseline and e.status in FINISHED]
+        return done[0] if done else None
+
+    def _tell_baseline(self, exp: ExperimentRow | None) -> None:
+        """When the defaults are a point of the space, the search starts knowing how they did."""
+        if exp is None or self._defaults is None or exp.status not in FINISHED:
+            return
+        trial = recorded_trial(self.task, self.codec, self._defaults, exp.status, exp.metrics)
+        if trial is not None:
+            self.study.add_trial(trial)
+            self._seen_keys.add(params_key(self._defaults))
+            self._emit("baseline_in_space", exp.id, params=self._defaults)
 
     def _requeue(self, params: dict) -> None:
         self._seen_keys.discard(params_key(params))
@@ -260,6 +291,7 @@ class Tuner:
                     self._finish_experiment(got.row, {}, outcome, status)
                 finally:
                     self.leases.release(got.row.id)
+                self._tell_baseline(self.store.experiment(got.row.id))
                 return
             if got.recorded is not None or not wait:
                 return

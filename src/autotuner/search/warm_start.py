@@ -96,21 +96,30 @@ def warm_start_from_task(study: optuna.Study, store: Store, task: Task, source_n
         raise ValueError(f"search.warm_start: no task named {source_name!r} in the database")
     added = 0
     for exp in store.experiments(source.id):
-        if exp.baseline or exp.status not in ("succeeded", "infeasible", "failed"):
+        if exp.baseline:
             continue
         params = {k: v for k, v in exp.params.items() if k in codec.distributions}
-        if not codec.contains(params):
-            continue  # outside this task's space
-        if exp.status == "failed":
-            values, attrs = failure_values(task), {"constraints:deploy": 1.0, "constraints:known": 0.0}
-        else:
-            values = objective_values(task, exp.metrics)
-            attrs = {"constraints:deploy": 0.0, "constraints:known": 0.0}
-            for metric, v in task.slo_violations(exp.metrics).items():
-                attrs[f"constraints:slo:{metric}"] = min(v, 10.0)
-        if any(isinstance(v, float) and math.isnan(v) for v in values):
-            continue
-        study.add_trial(optuna.trial.create_trial(params=codec.encode(params), distributions=codec.distributions,
-                                                  values=values, system_attrs=attrs))
-        added += 1
+        trial = recorded_trial(task, codec, params, exp.status, exp.metrics)
+        if trial is not None:
+            study.add_trial(trial)
+            added += 1
     return added
+
+
+def recorded_trial(task: Task, codec: SpaceCodec, params: dict, status: str,
+                   metrics: dict) -> optuna.trial.FrozenTrial | None:
+    """A measured configuration as a completed Optuna trial (SLO misses and failed starts as
+    constraints); None when it lies outside the space or has nothing to tell."""
+    if status not in ("succeeded", "infeasible", "failed") or not codec.contains(params):
+        return None
+    if status == "failed":
+        values, attrs = failure_values(task), {"constraints:deploy": 1.0, "constraints:known": 0.0}
+    else:
+        values = objective_values(task, metrics)
+        attrs = {"constraints:deploy": 0.0, "constraints:known": 0.0}
+        for metric, v in task.slo_violations(metrics).items():
+            attrs[f"constraints:slo:{metric}"] = min(v, 10.0) if not math.isnan(v) else 10.0
+    if any(isinstance(v, float) and math.isnan(v) for v in values):
+        return None
+    return optuna.trial.create_trial(params=codec.encode(params), distributions=codec.distributions,
+                                     values=values, system_attrs=attrs)
