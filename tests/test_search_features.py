@@ -131,3 +131,32 @@ def test_pruning_stops_a_hopeless_experiment_before_its_last_level():
     assert levels_run[64] == [2, 8, 32]
     statuses = {e.params["max-running-requests"]: e.status for e in store.experiments(task_id)}
     assert statuses == {4: "infeasible", 64: "succeeded"}
+
+
+class _ProneTrial:
+    """An Optuna trial whose pruner always says stop."""
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return True
+
+
+def test_not_competitive_stops_before_the_last_level_never_after_it():
+    from autotuner.bench.result import LevelResult
+    from autotuner.search.early_stop import EarlyStopper
+
+    task = task_from_dict({"name": "p", "model": "m", "engine": "sglang",
+                           "search": {"space": {"max-running-requests": [8, 16]}},
+                           "objective": {"maximize": "output_throughput"}, "slo": {"ttft_p90": 1.0},
+                           "workload": {"scenarios": ["D(64,16)"], "concurrency": [2, 8, 32]}})
+    level = lambda c: LevelResult("D(64,16)", c, metrics={"output_throughput": 10.0 * c, "ttft_p90": 0.1})  # noqa: E731
+    stopper = EarlyStopper(task, _ProneTrial())
+    assert not stopper.on_level(level(8)) and stopper.verdict == "not competitive"  # levels left: stop
+    at_the_end = EarlyStopper(task, _ProneTrial())
+    assert at_the_end.on_level(level(32)) and at_the_end.verdict is None  # measured whole: not pruned
+    assert at_the_end.trial.reports == [(0, 320.0)]

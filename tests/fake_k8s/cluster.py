@@ -22,7 +22,8 @@ from typing import Any, Callable
 import yaml
 from aiohttp import web
 
-from .kinds import BUILTIN, DATA, DEPLOYMENTS, NAMESPACES, NODES, SERVICES, load_crds
+from .benchmarks import BenchmarkJobController, ScriptPods
+from .kinds import BUILTIN, DATA, DEPLOYMENTS, NAMESPACES, NODES, PODS, SERVICES, load_crds
 from .kubelet import Kubelet
 from .ome import OmeController
 from .server import ApiServer
@@ -52,6 +53,8 @@ class FakeCluster:
         self.deployments = DeploymentController(self)
         self.services = ServiceController(self)
         self.namespaces = NamespaceController(self)
+        self.benchmarks = BenchmarkJobController(self)
+        self.script_pods = ScriptPods(self, self.benchmarks)
         self.api = ApiServer(self, TOKEN)
         self._work: queue.Queue = queue.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -144,6 +147,10 @@ class FakeCluster:
             self.services.on_event(event.type, obj)
         elif event.resource == NAMESPACES:
             self.namespaces.on_event(event.type, obj)
+        elif event.resource == self.benchmarks.jobs:
+            self.benchmarks.on_event(event.type, obj)
+        elif event.resource == PODS:
+            self.script_pods.on_event(event.type, obj)
         if event.type == "DELETED" and event.resource.namespaced:
             self.namespaces.finish_if_empty(obj["metadata"].get("namespace", ""))
 

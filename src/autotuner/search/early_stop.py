@@ -5,7 +5,8 @@ Two rules, checked after every load level:
   the same scenario miss it too. Missing it at a scenario's lowest level makes the whole experiment
   infeasible (it is recorded as pruned).
 - *not competitive*: the best feasible objective so far is reported to Optuna's pruner
-  (single objective only); when the pruner says so, the experiment stops and is recorded as pruned.
+  (single objective only); when the pruner says so before the last level, the experiment stops and
+  is recorded as pruned (after the last level there is nothing left to save: it is a measurement).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class EarlyStopper:
             first = next(i for i, (s, _, _) in enumerate(self.levels) if s == level.scenario)
             self.verdict = "hopeless" if idx == first else "slo"
             return False
-        if self.trial is not None and self.step > 0 and self.trial.should_prune():
+        last = idx is not None and idx == len(self.levels) - 1
+        if self.trial is not None and self.step > 0 and not last and self.trial.should_prune():
             self.verdict = "not competitive"
             return False
         return True

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from ..bench.result import LevelResult
+from ..bench.result import BenchmarkResult, LevelResult
 from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, DeploymentError
 from ..engines import EngineAdapter
@@ -76,14 +76,22 @@ class DeployedRunner:
             scraper = TelemetryScraper(deployment.endpoint.base_url.rstrip("/") + "/metrics", self.task.engine)
             scraper.start()
             try:
-                result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
-                                   self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
-                                   seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
-                                   on_level=on_level, cancel=cancel)
-            except Exception as e:  # the engine died mid-benchmark, or the client failed
+                if self.task.benchmark.runner == "ome-benchmarkjob":  # genai-bench in the cluster
+                    levels = self.deployer.run_benchmark_job(name, max(len(gpus), 1),  # type: ignore[attr-defined]
+                                                             time.monotonic() + max(deadline, 1.0), cancel)
+                    for level in levels:
+                        on_level(level)
+                    result = BenchmarkResult(levels)
+                else:
+                    result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
+                                       self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
+                                       seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
+                                       on_level=on_level, cancel=cancel)
+            except Exception as e:  # the engine died mid-benchmark, the client or the BenchmarkJob failed
                 scraper.stop()
                 return Outcome(False, error=f"benchmark failed: {e}\n{deployment.log_tail(20)}",
-                               reason="crash", log_path=str(deployment.log_path),
+                               reason=e.reason if isinstance(e, DeploymentError) else "crash",
+                               log_path=str(deployment.log_path),
                                timings={"startup": startup, "benchmark": time.monotonic() - t0 - startup})
             telemetry = scraper.stop()
             on_phase("tearing down")

@@ -68,8 +68,10 @@ def check_runnable(task: Task, options: RunOptions) -> None:
 
 
 def task_problems(task: Task) -> list[str]:
-    """Everything wrong with a task that can be known before deploying: strategy and engine flags."""
-    return check_strategy(task.search) + flag_problems(task)
+    """Everything wrong with a task that can be known before deploying: strategy, engine flags, and
+    whether its benchmark runner fits its deployment."""
+    from ..deploy.kubernetes.benchmark_job import benchmark_problems
+    return check_strategy(task.search) + flag_problems(task) + benchmark_problems(task)
 
 
 def prepare_task(store: Store, task: Task, options: RunOptions, status: str = "running") -> int:

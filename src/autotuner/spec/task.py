@@ -139,6 +139,22 @@ class Simulate(_Strict):
     startup_seconds: float = Field(default=0.3, ge=0)
 
 
+class Benchmark(_Strict):
+    """Who drives the load: our client (where the tuner runs), or an OME BenchmarkJob (genai-bench in
+    the cluster, beside the engine; kubernetes deployments in OME mode, results on a PVC)."""
+
+    runner: Literal["client", "ome-benchmarkjob"] = "client"
+    image: str = Field(default="ghcr.io/sgl-project/genai-bench:0.1.132", description="the BenchmarkJob's image")
+    reader_image: str = Field(default="busybox:1.36", description="the pod that reads the results off the PVC")
+
+    @model_validator(mode="after")
+    def _images(self) -> "Benchmark":
+        for field in ("image", "reader_image"):
+            if not getattr(self, field).strip():
+                raise ValueError(f"benchmark.{field} must name a container image")
+        return self
+
+
 class Task(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
@@ -155,6 +171,7 @@ class Task(_Strict):
     fixed_args: dict[str, Any] = Field(default_factory=dict)
     simulate: Simulate | None = None
     api: Literal["chat", "completions"] = "chat"
+    benchmark: Benchmark = Field(default_factory=Benchmark)
     docker: dict[str, Any] = Field(default_factory=dict)
     kubernetes: dict[str, Any] = Field(default_factory=dict)
 

@@ -191,6 +191,8 @@ def benchmark_job(task: Task, options: KubernetesOptions, experiment: str) -> di
         spec["numConcurrency"] = list(workload.concurrency)
     if options.hf_token_secret:
         spec["huggingFaceSecretReference"] = {"name": options.hf_token_secret}
+    if task.benchmark.image:
+        spec["podOverride"] = {"image": task.benchmark.image}
     return {
         "apiVersion": f"{OME_GROUP}/{OME_VERSION}",
         "kind": "BenchmarkJob",

@@ -38,7 +38,8 @@ class KubernetesOptions(BaseModel):
     node_selector: dict[str, str] = Field(default_factory=dict)
     shm_size: str = "16Gi"
     delete_timeout: float = Field(default=120.0, gt=0)
-    # render only: an OME BenchmarkJob (genai-bench) per experiment, writing its results here
+    # an OME BenchmarkJob (genai-bench) per experiment writes its results here; rendered with the
+    # experiment, and run and read back (from a pvc://) with ``benchmark.runner: ome-benchmarkjob``
     benchmark_output: str | None = Field(default=None, description="e.g. pvc://bench-results/autotuner")
 
 
