@@ -6,10 +6,8 @@ import threading
 import time
 from typing import Any
 
-from autotuner.deploy.gpu_pool import GpuPool
 from autotuner.search.runners import Outcome
-from autotuner.search.tuner import TaskCancelled, Tuner
-from autotuner.store.models import utcnow
+from autotuner.search.session import execute
 
 from .fake_runner import FakeRunner
 
@@ -50,7 +48,7 @@ class SlowRunner(FakeRunner):
 
 
 class FakeExecute:
-    """Mirrors ``session.execute`` with a fake runner; records which tasks it ran."""
+    """``session.execute`` with a fake runner; records which tasks it ran."""
 
     def __init__(self, seconds: float = 0.0, mode: str = "alone", worker: str | None = None,
                  lease_seconds: float = 30.0):
@@ -61,25 +59,8 @@ class FakeExecute:
     def __call__(self, store, task, task_id, options, on_event, cancel) -> str:
         with self.lock:
             self.calls.append(task_id)
-        tuner = Tuner(task, store, task_id, SlowRunner(self.seconds), GpuPool(task.gpu_ids), on_event, cancel,
-                      mode=self.mode, worker=self.worker, lease_seconds=self.lease_seconds)
-        if self.mode == "helper":  # like session.execute: the owner keeps the task's status
-            try:
-                tuner.run()
-            except TaskCancelled:
-                return "cancelled"
-            return "helped"
-        store.update_task(task_id, status="running", started_at=utcnow(), error=None)
-        status, error = "failed", None
-        try:
-            tuner.run()
-            status = "succeeded"
-        except TaskCancelled:
-            status = "cancelled"
-        finally:
-            store.update_task(task_id, status=status, finished_at=utcnow(), error=error)
-            store.add_event(task_id, "task_finished", {"status": status, "error": error})
-        return status
+        return execute(store, task, task_id, options, on_event, cancel, mode=self.mode, worker=self.worker,
+                       lease_seconds=self.lease_seconds, runner=SlowRunner(self.seconds))
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):

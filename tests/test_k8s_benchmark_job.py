@@ -21,18 +21,10 @@ from autotuner.search.runners import DeployedRunner  # noqa: E402
 from autotuner.search.session import task_problems  # noqa: E402
 from autotuner.spec import task_from_dict  # noqa: E402
 
-from .fake_k8s import FakeCluster  # noqa: E402
-from .fake_k8s.helpers import leftovers, load_llama_samples, make_task  # noqa: E402
+from .fake_k8s.helpers import leftovers, make_task  # noqa: E402
+from .test_k8s_deployer import cluster  # noqa: E402,F401  (the module's fake cluster fixture)
 
 REAL = Path(__file__).parent / "data" / "genai-bench" / "D64_32_text-to-text_num_concurrency_4_time_12s.json"
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    with FakeCluster(tmp_path_factory.mktemp("k8s"), gpus=4) as fake:
-        load_llama_samples(fake)
-        yield fake
-        assert fake.errors == []
 
 
 def job_task(cluster, **kubernetes):

@@ -139,14 +139,15 @@ def gpu_ids(task: Task, runner: ExperimentRunner) -> list[int]:
 
 def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_event: EventSink | None = None,
             cancel: threading.Event | None = None, mode: str = "alone", worker: str | None = None,
-            lease_seconds: float = 30.0) -> str:
+            lease_seconds: float = 30.0, runner: ExperimentRunner | None = None) -> str:
     """Run the task to its end; returns the final status (succeeded | failed | cancelled).
     ``mode="helper"``: lend a hand to the worker that owns the task (see ``Tuner``); the owner keeps
-    the task's status, so a helper returns "helped" (or "cancelled")."""
+    the task's status, so a helper returns "helped" (or "cancelled"). ``runner``: the task's own
+    by default (tests pass one that needs no engine)."""
     check_runnable(task, options)
     run_dir = Path(options.out_dir) / task.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    runner = make_runner(task, options, run_dir, shared=mode != "alone")
+    runner = runner or make_runner(task, options, run_dir, shared=mode != "alone")
     tuner = Tuner(task, store, task_id, runner, GpuPool(gpu_ids(task, runner)), on_event, cancel,
                   mode=mode, worker=worker, lease_seconds=lease_seconds)
     if mode == "helper":
