@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import defer
 
 from ..bench.metrics import metric_names
-from ..search.tuner import FINISHED
+from ..store.models import FINISHED
 from ..spec.task import Task
 from ..store import ExperimentRow, Store, TaskRow
 

@@ -17,9 +17,9 @@ from optuna.trial import TrialState
 
 from ..deploy.gpu_pool import GpuPool, PoolCancelled
 from ..store import ExperimentRow, Store, params_key
-from ..store.leases import ACTIVE
-from ..store.models import utcnow
+from ..store.models import ACTIVE, FINISHED, utcnow
 from ..spec.task import Task
+from .baseline import baseline_equivalent, defaults_in_space, run_baseline
 from .confirm import confirm_top
 from .early_stop import EarlyStopper, make_pruner
 from .feasibility import known_constraint_violation
@@ -28,11 +28,9 @@ from .runners import ExperimentRunner, Outcome
 from .samplers import make_sampler
 from .scoring import better, failure_values, is_feasible, objective_values, select_metrics
 from .space import SpaceCodec, grid_size
-from .warm_start import (candidate_configurations, predict, prior_count, recorded_trial, top_candidates,
-                         warm_start_from_task)
+from .warm_start import candidate_configurations, predict, prior_count, top_candidates, warm_start_from_task
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-FINISHED = ("succeeded", "failed", "infeasible", "pruned")
 EventSink = Callable[[str, dict], None]
 _MAX_DUPLICATE_STREAK = 200
 WAIT = "wait"  # _next: the budget is all taken, but other tuners' experiments may still give some back
@@ -70,7 +68,7 @@ class Tuner:
         self._last_cancel_poll = 0.0
         self._errors: list[BaseException] = []
         self.predictions: dict = {}
-        self._defaults = self._defaults_in_space()  # the baseline as a point of the space, if it is one
+        self._defaults = defaults_in_space(task, self.codec)  # the baseline as a point of the space, or None
         self.prior: Callable[[], dict] = self._predict  # the twin's ranking; replaceable (benchmarks)
         self.study = self._study()
 
@@ -142,7 +140,7 @@ class Tuner:
         self._recover()
         self._warm_start()
         if self.mode != "helper":
-            self._run_baseline(wait=False)
+            run_baseline(self, wait=False)
         workers = [threading.Thread(target=self._worker, name=f"tuner-{i}", daemon=True)
                    for i in range(self.task.search.parallel)]
         for w in workers:
@@ -161,7 +159,7 @@ class Tuner:
         if self.mode != "helper" and not self._cancelled():
             # Lapsed after the budget was spent: not run again, but not left "running" either.
             self.leases.take_back_expired(self.study, lambda _params: None, self._taken_back)
-            self._run_baseline(wait=True)  # its first run was lost with a dead worker
+            run_baseline(self, wait=True)  # its first run was lost with a dead worker
             confirm_top(self)
         if self.cancel.is_set():
             raise TaskCancelled()
@@ -192,7 +190,7 @@ class Tuner:
                 return WAIT if active else None
             trial = self.study.ask(self.dists)
             params = self.codec.decode(trial.params)
-            baseline = self._baseline_equivalent(params)
+            baseline = baseline_equivalent(self, params)
             if baseline is not None:  # the engine's defaults: measured already, as the baseline
                 self._dup_streak += 1
                 self._tell_recorded(trial, baseline)
@@ -222,28 +220,6 @@ class Tuner:
                 continue
             self.leases.hold(exp.id)
             return trial, params, exp
-
-    def _defaults_in_space(self) -> dict | None:
-        from ..engines import get_adapter
-        defaults = get_adapter(self.task.engine).effective_defaults(
-            list(self.task.search.space), self.task.fixed_args, self.task.engine_version)
-        return defaults if defaults is not None and self.codec.contains(defaults) else None
-
-    def _baseline_equivalent(self, params: dict) -> ExperimentRow | None:
-        if self._defaults is None or params_key(params) != params_key(self._defaults):
-            return None
-        done = [e for e in self.store.experiments(self.task_id) if e.baseline and e.status in FINISHED]
-        return done[0] if done else None
-
-    def _tell_baseline(self, exp: ExperimentRow | None) -> None:
-        """When the defaults are a point of the space, the search starts knowing how they did."""
-        if exp is None or self._defaults is None or exp.status not in FINISHED:
-            return
-        trial = recorded_trial(self.task, self.codec, self._defaults, exp.status, exp.metrics)
-        if trial is not None:
-            self.study.add_trial(trial)
-            self._seen_keys.add(params_key(self._defaults))
-            self._emit("baseline_in_space", exp.id, params=self._defaults)
 
     def _requeue(self, params: dict) -> None:
         self._seen_keys.discard(params_key(params))
@@ -278,25 +254,6 @@ class Tuner:
                     self._record(trial, exp, params, outcome, status)
             finally:
                 self.leases.release(exp.id)
-
-    def _run_baseline(self, wait: bool) -> None:
-        """The engine's defaults, once per task; ``wait`` for another tuner's run of it to end."""
-        while self.task.search.baseline and not self._cancelled():
-            got = self.store.reserve_experiment(self.task_id, {}, None, self.worker, self.lease_seconds, 1,
-                                                baseline=True, status="pending")
-            if got.row is not None:
-                self.leases.hold(got.row.id)
-                try:
-                    outcome, status = self._run(got.row, {}, None)
-                    self._finish_experiment(got.row, {}, outcome, status)
-                finally:
-                    self.leases.release(got.row.id)
-                self._tell_baseline(self.store.experiment(got.row.id))
-                return
-            if got.recorded is not None or not wait:
-                return
-            self.leases.take_back_expired(self.study, lambda _params: None, self._taken_back)
-            self.cancel.wait(0.5)
 
     def _run(self, exp: ExperimentRow, params: dict, trial: optuna.Trial | None) -> tuple[Outcome, str]:
         from ..engines import get_adapter

@@ -15,13 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
-from .models import ExperimentRow, TaskRow, utcnow
+from .models import ACTIVE, FINISHED, ExperimentRow, TaskRow, utcnow
 
 if TYPE_CHECKING:
     from .store import Store
-
-FINISHED = ("succeeded", "failed", "infeasible", "pruned")
-ACTIVE = ("pending", "running")
 
 
 def active_clause(now: datetime) -> ColumnElement[bool]:

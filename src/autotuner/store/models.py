@@ -10,6 +10,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 TASK_STATUSES = ("pending", "queued", "running", "succeeded", "failed", "cancelled")
 EXPERIMENT_STATUSES = ("pending", "running", "succeeded", "failed", "infeasible", "pruned", "rejected",
                        "interrupted")
+FINISHED = ("succeeded", "failed", "infeasible", "pruned")  # measured (or failed to start): budget spent
+ACTIVE = ("pending", "running")
 
 
 def utcnow() -> datetime:
