@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autotuner.bench.genai_results import STATS
 from autotuner.bench.runner import benchmark
 from autotuner.spec.workload import Workload
 
@@ -28,8 +29,6 @@ from .store import NotFound, now
 
 if TYPE_CHECKING:
     from .cluster import Cluster
-
-STATS = {"ttft": "ttft", "tpot": "tpot", "e2e": "e2e_latency"}
 
 
 class BenchmarkJobController:

@@ -42,7 +42,7 @@ def run_baseline(tuner: "Tuner", wait: bool) -> None:
             return
         if got.recorded is not None or not wait:
             return
-        tuner.leases.take_back_expired(tuner.study, lambda _params: None, tuner._taken_back)
+        tuner.leases.take_back_expired(tuner.study, tuner._taken_back)
         tuner.cancel.wait(0.5)
 
 

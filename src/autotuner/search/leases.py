@@ -59,19 +59,19 @@ class LeaseKeeper:
             except Exception:  # a database hiccup: the next round tries again, well inside the lease
                 log.exception("renewing the leases of experiments %s failed", held)
 
-    def take_back_expired(self, study: optuna.Study, requeue: Callable[[dict], None],
-                          on_taken: Callable[[int, dict], None]) -> int:
-        """Experiments of dead tuners: interrupted, their trials failed, their configurations queued."""
-        taken = 0
+    def take_back_expired(self, study: optuna.Study, on_taken: Callable[[int, dict, bool], None],
+                          requeue: Callable[[dict], None] | None = None) -> None:
+        """Experiments of dead tuners: interrupted, their trials failed, their configurations queued
+        again through ``requeue`` (None: the budget is spent, nothing runs again)."""
         for exp in self.store.expired_experiments(self.task_id):
-            if not self.store.take_back(exp, f"its worker {exp.worker} stopped renewing the lease; run again"):
+            if not self.store.take_back(exp, f"its worker {exp.worker} stopped renewing the lease"):
                 continue  # another tuner took it back first
-            taken += 1
+            requeued = exp.trial_number is not None and requeue is not None
             if exp.trial_number is not None:
                 fail_if_running(study, exp.trial_number)
+            if requeued:
                 requeue(exp.params)
-            on_taken(exp.id, exp.params)
-        return taken
+            on_taken(exp.id, exp.params, requeued)
 
 
 def fail_if_running(study: optuna.Study, number: int) -> None:

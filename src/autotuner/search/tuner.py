@@ -158,7 +158,7 @@ class Tuner:
             raise self._errors[0]
         if self.mode != "helper" and not self._cancelled():
             # Lapsed after the budget was spent: not run again, but not left "running" either.
-            self.leases.take_back_expired(self.study, lambda _params: None, self._taken_back)
+            self.leases.take_back_expired(self.study, self._taken_back)
             run_baseline(self, wait=True)  # its first run was lost with a dead worker
             confirm_top(self)
         if self.cancel.is_set():
@@ -180,7 +180,7 @@ class Tuner:
         while True:
             if self._cancelled():
                 return None
-            self.leases.take_back_expired(self.study, self._requeue, self._taken_back)
+            self.leases.take_back_expired(self.study, self._taken_back, requeue=self._requeue)
             finished, active = self.store.budget_state(self.task_id)
             if finished >= budget:
                 return None
@@ -225,10 +225,10 @@ class Tuner:
         self._seen_keys.discard(params_key(params))
         self.study.enqueue_trial(self.codec.encode(params), skip_if_exists=False)
 
-    def _taken_back(self, exp_id: int, params: dict) -> None:
+    def _taken_back(self, exp_id: int, params: dict, requeued: bool) -> None:
         reap = getattr(self.runner, "reap", None)
         reaped = reap(f"{self.task.name}-exp{exp_id}") if reap else []
-        self._emit("experiment_requeued", exp_id, params=params, reaped=reaped,
+        self._emit("experiment_taken_back", exp_id, params=params, requeued=requeued, reaped=reaped,
                    reason="its worker stopped renewing the lease")
 
     def _worker(self) -> None:

@@ -78,13 +78,6 @@ class ExperimentLeases:
             active = s.scalar(base.where(active_clause(now)))
         return int(finished or 0), int(active or 0)
 
-    def active_experiments(self: "Store", task_id: int, baseline: bool | None = None) -> list[ExperimentRow]:
-        q = select(ExperimentRow).where(ExperimentRow.task_id == task_id, active_clause(utcnow()))
-        if baseline is not None:
-            q = q.where(ExperimentRow.baseline == baseline)
-        with self.session() as s:
-            return list(s.scalars(q))
-
     def renew_experiment_leases(self: "Store", exp_ids: list[int], worker: str, lease_seconds: float) -> int:
         if not exp_ids:
             return 0

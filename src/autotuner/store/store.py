@@ -176,13 +176,6 @@ class Store(ExperimentLeases):
         with self.session() as s:
             return int(s.scalar(q) or 0)
 
-    def find_experiment(self, task_id: int, params: dict, baseline: bool = False) -> ExperimentRow | None:
-        with self.session() as s:
-            return s.scalar(select(ExperimentRow).where(
-                ExperimentRow.task_id == task_id, ExperimentRow.params_key == params_key(params),
-                ExperimentRow.baseline == baseline,
-                ExperimentRow.status.notin_(["interrupted", "running", "pending"])).order_by(ExperimentRow.id))
-
     # -- events ------------------------------------------------------------------------------
     def add_event(self, task_id: int, kind: str, data: dict | None = None) -> None:
         with self.session() as s, s.begin():

@@ -77,9 +77,7 @@ class BenchmarkJobRunner:
         except Exception as e:
             raise DeploymentError("unavailable", f"BenchmarkJob {name} was refused: {_why(e)}") from e
         try:
-            state = wait_for(lambda: self._get(name), self.kube.custom.list_namespaced_custom_object,
-                             (OME_GROUP, OME_VERSION, self.options.namespace, "benchmarkjobs"), name,
-                             _job_verdict, deadline, cancel)
+            state = wait_for(lambda: self._get(name), *self._jobs_watch(), name, _job_verdict, deadline, cancel)
             if state is None:
                 raise DeploymentError("timeout", f"BenchmarkJob {name} had not completed at the experiment's "
                                       f"deadline ({self.task.timeouts.experiment:g} s)")
@@ -130,6 +128,10 @@ class BenchmarkJobRunner:
         return getattr(self.kube.custom, method)(OME_GROUP, OME_VERSION, self.options.namespace, "benchmarkjobs",
                                                  *args, **kwargs)
 
+    def _jobs_watch(self) -> tuple[Any, tuple]:
+        return (self.kube.custom.list_namespaced_custom_object,
+                (OME_GROUP, OME_VERSION, self.options.namespace, "benchmarkjobs"))
+
     def _get(self, name: str) -> dict[str, Any] | None:
         try:
             return self._custom("get_namespaced_custom_object", name)
@@ -152,9 +154,12 @@ class BenchmarkJobRunner:
         except Exception as e:
             if api_status(e) != 404:
                 raise
-        deadline = time.monotonic() + self.options.delete_timeout
-        while self._get(name) is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
+        gone = wait_for(lambda: self._get(name), *self._jobs_watch(), name,
+                        lambda event_type, _obj: True if event_type == "DELETED" else None,
+                        time.monotonic() + self.options.delete_timeout, None)
+        if gone is None:
+            raise DeploymentError("timeout", f"BenchmarkJob {name} was still in the cluster after "
+                                  f"{self.options.delete_timeout:g} s")
 
 
 def _job_verdict(event_type: str, obj: dict[str, Any]) -> str | None:
