@@ -42,8 +42,8 @@ from autotuner.bench.runner import benchmark
 from autotuner.sim import aic_live
 from autotuner.sim.costmodel import RooflineCostModel
 from autotuner.sim.engine import SimEngine
-from autotuner.sim.gpus import get_gpu
-from autotuner.sim.models import load_model
+from autotuner.hardware.gpus import get_gpu
+from autotuner.hardware.models import load_model
 from autotuner.sim.table_model import select_cost_model
 from autotuner.sim.virtual import simulate_benchmark
 from autotuner.spec.workload import Workload

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from autotuner.sim import aic_live
-from autotuner.sim.models import load_model
+from autotuner.hardware.models import load_model
 
 MODELS = ["meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-70B", "Qwen/Qwen3-0.6B",
           "Qwen/Qwen3-8B", "Qwen/Qwen3-32B", "Qwen/Qwen3-30B-A3B"]

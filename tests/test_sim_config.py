@@ -8,8 +8,8 @@ from autotuner.sim import cli
 from autotuner.sim.config import parse_engine_args, with_defaults
 from autotuner.sim.engine import SimEngine
 from autotuner.sim.errors import SimConfigError, SimStartupError
-from autotuner.sim.gpus import get_gpu
-from autotuner.sim.models import load_model
+from autotuner.hardware.gpus import get_gpu
+from autotuner.hardware.models import load_model
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 

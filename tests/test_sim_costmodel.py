@@ -5,8 +5,8 @@ import pytest
 from autotuner.sim.costmodel import CostModel, RooflineCostModel, StepWork
 from autotuner.sim.engine import SimEngine
 from autotuner.sim.errors import SimStartupError
-from autotuner.sim.gpus import GIB, get_gpu
-from autotuner.sim.models import load_model
+from autotuner.hardware.gpus import GIB, get_gpu
+from autotuner.hardware.models import load_model
 from autotuner.sim.virtual import simulate_benchmark
 from autotuner.spec.workload import Workload
 

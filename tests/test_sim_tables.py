@@ -11,7 +11,7 @@ from autotuner.sim import aic_live
 from autotuner.sim.costmodel import RooflineCostModel, StepWork
 from autotuner.sim.engine import SimEngine
 from autotuner.sim.errors import SimStartupError
-from autotuner.sim.models import BUILTIN
+from autotuner.hardware.models import BUILTIN
 from autotuner.sim.table_model import (
     TableCostModel, _Axis, _Grid, find_table, load_tables, select_cost_model, table_files,
 )

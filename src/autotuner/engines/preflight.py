@@ -33,7 +33,7 @@ def flag_problems(task: Task) -> list[str]:
 
 def _attention_heads(model_id: str) -> int | None:
     try:
-        from ..sim.models import load_model
+        from ..hardware.models import load_model
         return int(load_model(model_id).num_attention_heads)
     except Exception:  # a model the built-in table does not know: the engine will say
         return None

@@ -10,7 +10,7 @@ from ..spec.task import Task
 
 def _attention_heads(model_id: str) -> int | None:
     try:
-        from ..sim.models import load_model
+        from ..hardware.models import load_model
         return int(load_model(model_id).num_attention_heads)
     except Exception:  # unknown model: the engine itself will say
         return None

@@ -34,7 +34,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from .models import ModelSpec, builtin_model, load_model
+from ..hardware.models import ModelSpec, builtin_model, load_model
 
 SCHEMA = 2
 # sim GPU name -> aiconfigurator system

@@ -13,8 +13,8 @@ import argparse
 from dataclasses import dataclass, field, replace
 
 from .errors import SimConfigError
-from .gpus import GIB, GPU, GPUS
-from .models import ModelSpec
+from ..hardware.gpus import GIB, GPU, GPUS
+from ..hardware.models import ModelSpec
 
 PERSONALITIES = ("sglang", "vllm")
 SGLANG_POLICIES = ("lpm", "random", "fcfs", "dfs-weight", "lof", "priority")

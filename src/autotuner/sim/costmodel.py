@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from .gpus import GIB, GPU
-from .models import ModelSpec
+from ..hardware.gpus import GIB, GPU
+from ..hardware.models import ModelSpec
 
 COMPUTE_EFFICIENCY = 0.6  # large GEMMs reach ~60% of the datasheet peak...
 GEMM_HALF_EFFICIENCY_TOKENS = 192  # ...and half of that at this many rows (small GEMMs use the GPU poorly)

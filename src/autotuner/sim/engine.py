@@ -16,9 +16,9 @@ from .config import EngineConfig, parse_engine_args, with_defaults
 from .costmodel import CostModel, RooflineCostModel
 from .table_model import select_cost_model
 from .errors import SimStartupError
-from .gpus import GPU, get_gpu
+from ..hardware.gpus import GPU, get_gpu
 from .memory import MemoryPlan, plan_memory
-from .models import ModelSpec, load_model
+from ..hardware.models import ModelSpec, load_model
 from .scheduler import Request, Scheduler, SchedulerStats, make_scheduler
 
 TORCH_COMPILE_DECODE_SPEEDUP = 0.92

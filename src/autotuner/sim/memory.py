@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from .config import EngineConfig
 from .costmodel import RUNTIME_OVERHEAD_BYTES, CostModel
 from .errors import SimStartupError
-from .gpus import GIB, GPU
-from .models import ModelSpec
+from ..hardware.gpus import GIB, GPU
+from ..hardware.models import ModelSpec
 
 VLLM_NON_TORCH_BYTES = int(0.5 * GIB)
 NCCL_BYTES = int(0.3 * GIB)

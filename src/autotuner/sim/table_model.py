@@ -34,8 +34,8 @@ from pathlib import Path
 
 from . import aic_live
 from .costmodel import EAGER_LAUNCH_PER_LAYER_S, CostModel, RooflineCostModel, StepWork
-from .gpus import GIB, get_gpu
-from .models import BUILTIN, ModelSpec, builtin_model, load_model
+from ..hardware.gpus import GIB, get_gpu
+from ..hardware.models import BUILTIN, ModelSpec, builtin_model, load_model
 
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
 LIVE_ENV = "AUTOTUNER_AIC_LIVE"  # "0" turns the live aiconfigurator query off
