@@ -180,17 +180,26 @@ def _print_summary(store, task_id: int, task: Task) -> None:
     if best is None:
         console.print("[red]no configuration succeeded and met the SLO[/red]")
         return
-    console.print(f"[green bold]best[/green bold] (experiment {best.id}): {_short(best.params)}; "
-                  f"{task.objective.direction} {task.objective.metric} = {_fmt(best.score)}")
     baseline = next((e for e in exps if e.baseline), None)
-    if baseline is not None and baseline.status == "succeeded" and baseline.score:
-        change = (best.score - baseline.score) / abs(baseline.score)
-        if not task.objective.maximize:
-            change = -change
-        verdict = (f"{100 * change:+.1f}% better than the engine's defaults" if change > 0 else
-                   "the engine's defaults were as good or better: keep them")
-        console.print(f"vs baseline (experiment {baseline.id}): {verdict} "
-                      f"({_fmt(baseline.score)} -> {_fmt(best.score)})")
-    elif baseline is not None:
-        console.print(f"baseline (experiment {baseline.id}, engine defaults): {baseline.status}")
+    if best.baseline:
+        tried = [e for e in exps if not e.baseline and e.status == "succeeded" and e.score is not None]
+        console.print(f"[green bold]best[/green bold] (experiment {best.id}): the engine's defaults; "
+                      f"{task.objective.direction} {task.objective.metric} = {_fmt(best.score)}")
+        if tried:
+            runner_up = best_experiment(task, tried)
+            console.print(f"no configuration tried beat the defaults: keep them (best tried: experiment "
+                          f"{runner_up.id}, {_fmt(runner_up.score)})")
+        else:
+            console.print("no other configuration succeeded and met the SLO: keep the defaults")
+    else:
+        console.print(f"[green bold]best[/green bold] (experiment {best.id}): {_short(best.params)}; "
+                      f"{task.objective.direction} {task.objective.metric} = {_fmt(best.score)}")
+        if baseline is not None and baseline.status == "succeeded" and baseline.score:
+            change = (best.score - baseline.score) / abs(baseline.score)
+            if not task.objective.maximize:
+                change = -change
+            console.print(f"vs baseline (experiment {baseline.id}): {100 * change:+.1f}% better than the "
+                          f"engine's defaults ({_fmt(baseline.score)} -> {_fmt(best.score)})")
+        elif baseline is not None:
+            console.print(f"baseline (experiment {baseline.id}, engine defaults): {baseline.status}")
     console.print(f"launch: {launch_command(task, best.params)}", highlight=False, soft_wrap=True)

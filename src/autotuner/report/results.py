@@ -76,8 +76,10 @@ def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, A
 
 
 def best_experiment(task: Task, experiments: list[ExperimentRow]) -> ExperimentRow | None:
-    """The best feasible configuration the search measured (the baseline is its yardstick)."""
-    ok = [e for e in experiments if e.status == "succeeded" and e.score is not None and not e.baseline]
+    """The best feasible configuration measured, the engine's defaults (baseline) included: a
+    recommendation is never worse than the defaults. Ties go to the earlier experiment (the baseline
+    runs first), so an equal score keeps the defaults."""
+    ok = [e for e in experiments if e.status == "succeeded" and e.score is not None and not math.isnan(e.score)]
     if not ok:
         return None
     sign = 1 if task.objective.maximize else -1

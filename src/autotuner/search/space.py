@@ -65,10 +65,16 @@ class SpaceCodec:
             return False
         encoded = self.encode(params)
         for k, v in params.items():
+            dist = self.distributions[k]
             if k in self._index_values:
                 if v not in self._index_values[k]:
                     return False
-            elif not self.distributions[k]._contains(self.distributions[k].to_internal_repr(encoded[k])):
+            elif isinstance(dist, CategoricalDistribution):
+                # A value outside the listed choices (e.g. the engine's default when the user listed
+                # only other values) is simply not a point of the space.
+                if not any(v == c and type(v) is type(c) for c in dist.choices):
+                    return False
+            elif not _is_number(v) or not dist._contains(dist.to_internal_repr(encoded[k])):
                 return False
         return True
 
