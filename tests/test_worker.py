@@ -145,3 +145,34 @@ def test_embedded_worker_runs_api_tasks_and_cancel_stops_at_once(store, tmp_path
     # Leaving the app (server shutdown) interrupts the task and queues it for the next worker.
     assert store.task(task_id).status == "queued"
     assert run.calls == [task_id, task_id]
+
+
+@pytest.mark.parametrize("where", ["in the loop", "setting up the tuner"])
+def test_a_task_whose_run_raises_ends_failed_with_its_message_and_is_not_retried(store, tmp_path, monkeypatch,
+                                                                                 where):
+    from autotuner.search import session
+    from autotuner.search.session import execute
+
+    if where == "setting up the tuner":
+        def explode(*args, **kwargs):
+            raise ValueError("engine adapter exploded")
+        monkeypatch.setattr(session, "Tuner", explode)
+
+    class Broken:
+        def run(self, *args, **kwargs):
+            raise RuntimeError("engine adapter exploded")
+
+        def reap(self, *args, **kwargs):
+            return None
+
+    def run_task(store_, task, task_id, options, on_event, cancel):
+        return execute(store_, task, task_id, options, on_event, cancel, runner=Broken())
+
+    task_id = queue(store, tmp_path)
+    w = Worker(store, "w1", lease_seconds=5, run_task=run_task)
+    assert w.run_once() == task_id
+    row = store.task(task_id)
+    assert row.status == "failed" and "engine adapter exploded" in row.error
+    assert w.run_once() is None  # a poisoned task is not claimed again
+    client = TestClient(create_app(store, workers=0))
+    assert "engine adapter exploded" in client.get(f"/api/tasks/{task_id}").json()["error"]

@@ -153,8 +153,11 @@ class Worker:
         except SpecError as e:  # not runnable here (found before the tuner started)
             self._finish(task_id, "failed", str(e))
             return
-        except Exception:
+        except Exception as e:
             log.exception("worker %s: task %s failed", self.name, task_id)
+            current = self.store.task(task_id)
+            if current is not None and current.status not in ("failed", "succeeded", "cancelled"):
+                self._finish(task_id, "failed", f"{type(e).__name__}: {e}")  # never retried in a loop
             return
         log.info("worker %s: task %s %s", self.name, task_id, status)
         try:

@@ -57,6 +57,7 @@ def run(
     db: str = typer.Option("sqlite:///autotuner.db", "--db", help="SQLAlchemy URL or SQLite file"),
     out: Path = typer.Option(Path("runs"), "--out", help="results directory"),
     restart: bool = typer.Option(False, "--restart", help="forget earlier experiments of this task"),
+    debug: bool = typer.Option(False, "--debug", help="print the traceback when the task fails with an error"),
 ) -> None:
     """Tune a task; resumes it when the same task already ran on this database."""
     from ..report.results import write_results
@@ -84,10 +85,17 @@ def run(
             status = "cancelled"
             err_console.print("[yellow]interrupted: engines stopped, finished experiments kept; "
                               "run the same command again to resume[/yellow]")
+        except Exception as e:  # recorded on the task by execute(); one line unless --debug
+            if debug:
+                raise
+            status = "error"
+            err_console.print(f"[red]task failed: {type(e).__name__}: {e}[/red] (--debug for the traceback)",
+                              highlight=False)
     path = write_results(store, task_id, out)
     _print_summary(store, task_id, task)
     console.print(f"results: {path}")
-    raise typer.Exit(0 if status == "succeeded" else 1)
+    # 130: the shell's convention for a run ended by Ctrl-C (SIGINT).
+    raise typer.Exit(0 if status == "succeeded" else 130 if status == "cancelled" else 1)
 
 
 def _sigterm_as_interrupt() -> None:

@@ -147,19 +147,22 @@ def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_even
     check_runnable(task, options)
     run_dir = Path(options.out_dir) / task.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    runner = runner or make_runner(task, options, run_dir, shared=mode != "alone")
-    tuner = Tuner(task, store, task_id, runner, GpuPool(gpu_ids(task, runner)), on_event, cancel,
-                  mode=mode, worker=worker, lease_seconds=lease_seconds)
+
+    def tuner() -> Tuner:
+        run_with = runner or make_runner(task, options, run_dir, shared=mode != "alone")
+        return Tuner(task, store, task_id, run_with, GpuPool(gpu_ids(task, run_with)), on_event, cancel,
+                     mode=mode, worker=worker, lease_seconds=lease_seconds)
+
     if mode == "helper":
         try:
-            tuner.run()
+            tuner().run()
         except TaskCancelled:
             return "cancelled"
         return "helped"
     store.update_task(task_id, status="running", started_at=utcnow(), error=None)
     status, error = "failed", None
-    try:
-        tuner.run()
+    try:  # whatever goes wrong from here on ends the task failed, with its message
+        tuner().run()
         ok = store.count_experiments(task_id, ["succeeded"]) > 0
         status = "succeeded" if ok else "failed"
         error = None if ok else "no experiment succeeded"
