@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -45,6 +46,8 @@ class FakeOptions:
     keepalive_timeout: float = 75.0  # close idle kept-alive connections after this many seconds
     cut_after: int = 0  # abort the connection after this many tokens (0: never)
     json_answer: bool = False  # ignore "stream" and answer one JSON object
+    exit_after: int = 0  # faults: the process exits (code 1) when request N+1 arrives (0: never)
+    hang_after: int = 0  # requests after the Nth never answer; the port stays open (0: never)
 
 
 class FakeOpenAIServer:
@@ -111,6 +114,11 @@ class FakeOpenAIServer:
                 self.stats["dropped"] += 1
                 transport.abort()  # like a server that closed the kept-alive socket: no answer at all
                 return web.Response(status=204)
+        if opts.exit_after and n > opts.exit_after:
+            print(f"fake engine: exiting at request {n}", flush=True)
+            os._exit(1)
+        if opts.hang_after and n > opts.hang_after:
+            await asyncio.sleep(3600)
         if opts.fail_every and n % opts.fail_every == 0:
             self.stats["failed"] += 1
             return web.json_response({"error": {"message": "injected failure", "code": 500}}, status=500)

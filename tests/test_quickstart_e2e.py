@@ -47,7 +47,11 @@ def test_quickstart_real_time_and_virtual_time_agree(tmp_path):
     check_document(virtual)
     best_doc = next(e for e in real["experiments"] if e["id"] == real["best"]["id"])
     assert best_doc["telemetry"]["peak_running"] >= 1 and best_doc["telemetry"]["peak_kv_usage"] > 0
-    assert real["best"]["parameters"] == virtual["best"]["parameters"]
+    # Real time carries the host's timing noise: the real best must be one of the virtual run's best
+    # configurations (within 3% of its best score), not necessarily the same one when two are that close.
+    same = next(e for e in virtual["experiments"] if e["parameters"] == real["best"]["parameters"]
+                and e["baseline"] == real["best"]["baseline"])
+    assert same["status"] == "succeeded" and same["score"] >= 0.97 * virtual["best"]["score"]
     # the same statuses for the same configurations
     status = lambda doc: {json.dumps(e["parameters"], sort_keys=True): e["status"] for e in doc["experiments"]}
     assert status(real) == status(virtual)

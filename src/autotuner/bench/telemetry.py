@@ -143,7 +143,7 @@ class Telemetry:
 class TelemetryScraper:
     """``scraper.start()`` before the benchmark, ``telemetry = scraper.stop()`` after it."""
 
-    def __init__(self, metrics_url: str, engine: str, interval: float = 1.0, timeout: float = 2.0):
+    def __init__(self, metrics_url: str, engine: str, interval: float = 0.5, timeout: float = 2.0):
         if engine not in METRIC_NAMES:
             raise ValueError(f"engine: no telemetry names for {engine!r}; allowed: {', '.join(METRIC_NAMES)}")
         if interval <= 0:

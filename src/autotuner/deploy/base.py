@@ -69,6 +69,11 @@ class Deployment(ABC):
     @abstractmethod
     def log_tail(self, lines: int = 40) -> str: ...
 
+    def alive(self) -> bool:
+        """Is the engine still running? Deployments that cannot tell (a cluster restarts its pods)
+        answer True; their deaths show up as failed requests."""
+        return True
+
     def __enter__(self) -> "Deployment":
         return self
 

@@ -108,6 +108,13 @@ class DockerDeployment(Deployment):
             self._stopped = True
         teardown(self.container, self.log_path, self._secrets, self._stop_timeout)
 
+    def alive(self) -> bool:
+        try:
+            self.container.reload()
+        except Exception:  # the daemon did not answer: no evidence that the engine is gone
+            return True
+        return self.container.status in ("running", "restarting")
+
     def log_tail(self, lines: int = 40) -> str:
         if not self._stopped:
             try:

@@ -131,6 +131,9 @@ class LocalDeployment(Deployment):
     def returncode(self) -> int | None:
         return self.proc.poll()
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def log_tail(self, lines: int = 40) -> str:
         return read_tail(self.log_path, lines)
 

@@ -18,6 +18,7 @@ from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, DeploymentError
 from ..engines import EngineAdapter
 from ..spec.task import Task
+from .verdict import measurement_problem
 
 PhaseCallback = Callable[[str], None]
 LevelCallback = Callable[[LevelResult], bool]  # False stops the benchmark early
@@ -72,9 +73,16 @@ class DeployedRunner:
             startup = time.monotonic() - t0
             on_phase("benchmarking")
             deadline = self.task.timeouts.experiment - startup
+            watch = _Watch(deployment, cancel, time.monotonic() + max(deadline, 1.0))
+
+            def checked_level(level: LevelResult) -> bool:
+                go_on = on_level(level)
+                return go_on and watch.check()
+
             # The engine's own view during the load: running/queued requests, KV usage, cache hits.
             scraper = TelemetryScraper(deployment.endpoint.base_url.rstrip("/") + "/metrics", self.task.engine)
             scraper.start()
+            watch.start()
             try:
                 if self.task.benchmark.runner == "ome-benchmarkjob":  # genai-bench in the cluster
                     levels = self.deployer.run_benchmark_job(name, max(len(gpus), 1),  # type: ignore[attr-defined]
@@ -86,25 +94,65 @@ class DeployedRunner:
                     result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
                                        self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
                                        seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
-                                       on_level=on_level, cancel=cancel)
+                                       on_level=checked_level, cancel=watch.stop)
             except Exception as e:  # the engine died mid-benchmark, the client or the BenchmarkJob failed
+                watch.close()
                 scraper.stop()
                 return Outcome(False, error=f"benchmark failed: {e}\n{deployment.log_tail(20)}",
                                reason=e.reason if isinstance(e, DeploymentError) else "crash",
                                log_path=str(deployment.log_path),
                                timings={"startup": startup, "benchmark": time.monotonic() - t0 - startup})
+            watch.close()
+            if not deployment.alive():  # and once more at the end
+                watch.dead_seen = True
             telemetry = scraper.stop()
             on_phase("tearing down")
+            log_tail = deployment.log_tail(20)
         levels = [lv.to_dict() for lv in result.levels]
         timings = {"startup": startup, "benchmark": time.monotonic() - t0 - startup}
         if cancel.is_set():
             return Outcome(False, levels, "cancelled", "cancelled", str(deployment.log_path), timings=timings)
-        if levels and all(lv["metrics"].get("success_rate", 0) == 0 for lv in levels):
-            errors = "; ".join(e for lv in result.levels for e in lv.errors[:2])
-            return Outcome(False, levels, f"every request failed: {errors}", "error", str(deployment.log_path),
-                           timings=timings)
+        problem = measurement_problem(levels, self.task.benchmark.min_success_rate,
+                                      engine_alive=not watch.dead_seen, deadline_hit=watch.deadline_hit)
+        if problem is not None:  # kept for the record (levels), never ranked
+            return Outcome(False, levels, f"{problem.message}\n{log_tail}".rstrip(), problem.reason,
+                           str(deployment.log_path), timings=timings)
         return Outcome(True, levels, log_path=str(deployment.log_path), stopped_early=result.pruned,
                        timings=timings, telemetry=telemetry.to_dict())
+
+
+class _Watch:
+    """Stops the benchmark when the user cancels, the experiment's deadline passes or the engine
+    exits; remembers which of the last two happened (checked twice a second, and between levels)."""
+
+    def __init__(self, deployment, cancel: threading.Event, deadline: float, interval: float = 0.5):
+        self.deployment, self.cancel, self.deadline, self.interval = deployment, cancel, deadline, interval
+        self.stop = threading.Event()
+        self.dead_seen = self.deadline_hit = False
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="experiment-watch")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def check(self) -> bool:
+        """True while the benchmark may go on."""
+        if not self.deployment.alive():
+            self.dead_seen = True
+        if time.monotonic() >= self.deadline:
+            self.deadline_hit = True
+        if self.dead_seen or self.deadline_hit or self.cancel.is_set():
+            self.stop.set()
+        return not self.stop.is_set()
+
+    def _loop(self) -> None:
+        while not self._closed.wait(self.interval) and self.check():
+            pass
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
 
 class VirtualRunner:
@@ -132,6 +180,10 @@ class VirtualRunner:
                            timings={"startup": startup})
         levels = [lv.to_dict() for lv in result.levels]
         bench_s = sum(lv["metrics"].get("duration", 0.0) for lv in levels)
+        problem = measurement_problem(levels, self.task.benchmark.min_success_rate)
+        if problem is not None:
+            return Outcome(False, levels, problem.message, problem.reason,
+                           timings={"startup": startup, "benchmark": bench_s, "virtual": 1.0})
         return Outcome(True, levels, stopped_early=result.pruned,
                        timings={"startup": startup, "benchmark": bench_s, "virtual": 1.0})
 

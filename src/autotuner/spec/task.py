@@ -146,6 +146,8 @@ class Benchmark(_Strict):
     runner: Literal["client", "ome-benchmarkjob"] = "client"
     image: str = Field(default="ghcr.io/sgl-project/genai-bench:0.1.132", description="the BenchmarkJob's image")
     reader_image: str = Field(default="busybox:1.36", description="the pod that reads the results off the PVC")
+    min_success_rate: float = Field(default=0.99, ge=0, le=1, description="a level where fewer requests "
+                                    "succeed fails the experiment (reason: errors)")
 
     @model_validator(mode="after")
     def _images(self) -> "Benchmark":

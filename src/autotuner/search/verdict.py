@@ -1,0 +1,44 @@
+"""Is a measurement whole? The rules that keep a broken engine out of the ranking.
+
+A benchmark that ran to its end can still be worthless: the engine died half-way (the later requests
+all failed fast), it hung with its port open until the experiment's deadline, or it answered a share
+of requests with errors. Such an experiment is ``failed`` with one of these reasons, its partial
+levels are kept for the record, and the search is told it is infeasible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENGINE_DIED = "engine_died"
+DEADLINE = "deadline"
+ERRORS = "errors"
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str  # engine_died | deadline | errors
+    message: str
+
+
+def measurement_problem(levels: list[dict], min_success_rate: float, engine_alive: bool = True,
+                        deadline_hit: bool = False) -> Problem | None:
+    """The first reason the measurement cannot be ranked, or None when it is whole.
+
+    ``levels`` are ``LevelResult.to_dict()`` entries; a level's ``success_rate`` is the share of its
+    requests that completed without error."""
+    if not engine_alive:
+        return Problem(ENGINE_DIED, f"the engine exited during the benchmark (after {len(levels)} level(s))")
+    if deadline_hit:
+        return Problem(DEADLINE, f"the benchmark did not finish before the experiment's deadline "
+                                 f"(after {len(levels)} level(s))")
+    for lv in levels:
+        rate = lv.get("metrics", {}).get("success_rate", 0.0)
+        if rate < min_success_rate:
+            load = f"c={lv['concurrency']}" if lv.get("concurrency") is not None else f"rate={lv.get('rate')}/s"
+            label = f"{lv.get('scenario')} {load}"
+            sample = "; ".join((lv.get("errors") or [])[:2])
+            return Problem(ERRORS, f"{label}: {100 * rate:.1f}% of requests succeeded "
+                                   f"(benchmark.min_success_rate {min_success_rate:g})"
+                                   + (f": {sample}" if sample else ""))
+    return None
