@@ -68,10 +68,10 @@ def run(
     if virtual_time and simulate is None and task.simulate is None:
         simulate = "h100"
     options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
-    store = Store(db)
     try:
         from ..search.session import check_runnable
-        check_runnable(task, options)
+        check_runnable(task, options)  # before the database exists: bad input writes no file
+        store = Store(db)
         task_id = prepare_task(store, task, options)
     except SpecError as e:
         err_console.print(f"[red]{e}[/red]", highlight=False)
