@@ -27,7 +27,7 @@ def parse_document(text: str, source: str = "task") -> dict[str, Any]:
 def task_from_dict(data: dict[str, Any], source: str = "task", notes: list[str] | None = None) -> Task:
     """Validate ``data``; seed-format documents are converted first, with a note per mapping."""
     if is_seed_format(data):
-        data, seed_notes = convert_seed(data)
+        data, seed_notes = convert_seed(data, source)
         if notes is not None:
             notes.extend(seed_notes)
     try:
