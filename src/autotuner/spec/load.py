@@ -34,7 +34,7 @@ def task_from_dict(data: dict[str, Any], source: str = "task", notes: list[str] 
     cannot exhaust memory or time later."""
     check_depth(data, "(top level)", source)
     if is_seed_format(data):
-        data, seed_notes = convert_seed(data)
+        data, seed_notes = convert_seed(data, source)
         if notes is not None:
             notes.extend(seed_notes)
     try:
