@@ -87,6 +87,8 @@ def run(
     path = write_results(store, task_id, out)
     _print_summary(store, task_id, task)
     console.print(f"results: {path}")
+    from ..report.html import write_report
+    console.print(f"report: {write_report(store, task_id, out)}")
     raise typer.Exit(0 if status == "succeeded" else 1)
 
 
