@@ -9,7 +9,9 @@ import typer
 from .bench_cmd import bench
 from .doctor_cmd import doctor
 from .engines_cmd import engines_app
+from .export_cmd import export
 from .k8s_cmd import cleanup, render
+from .report_cmd import report, show
 from .run_cmd import run, validate
 from .serve_cmd import serve, worker
 
@@ -22,6 +24,9 @@ app.command("serve")(serve)
 app.command("worker")(worker)
 app.command("render")(render)
 app.command("cleanup")(cleanup)
+app.command("report")(report)
+app.command("show")(show)
+app.command("export")(export)
 engines_app.command("doctor")(doctor)
 app.add_typer(engines_app, name="engines")
 

@@ -94,6 +94,8 @@ def run(
     path = write_results(store, task_id, out)
     _print_summary(store, task_id, task)
     console.print(f"results: {path}")
+    from ..report.html import write_report
+    console.print(f"report: {write_report(store, task_id, out)}")
     # 130: the shell's convention for a run ended by Ctrl-C (SIGINT).
     raise typer.Exit(0 if status == "succeeded" else 130 if status == "cancelled" else 1)
 
