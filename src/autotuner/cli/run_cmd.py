@@ -95,7 +95,10 @@ def run(
     _print_summary(store, task_id, task)
     console.print(f"results: {path}")
     from ..report.html import write_report
-    console.print(f"report: {write_report(store, task_id, out)}")
+    try:
+        console.print(f"report: {write_report(store, task_id, out)}")
+    except Exception as e:  # the report is a view of results.json: never what fails a run
+        err_console.print(f"[yellow]report not written: {type(e).__name__}: {e}[/yellow]", highlight=False)
     # 130: the shell's convention for a run ended by Ctrl-C (SIGINT).
     raise typer.Exit(0 if status == "succeeded" else 130 if status == "cancelled" else 1)
 
