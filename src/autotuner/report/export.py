@@ -18,9 +18,6 @@ from ..spec.task import Task
 EXPORT_KINDS = ("command", "docker", "kubernetes", "ome", "config")
 
 
-_KUBERNETES_ENGINES = ("sglang", "vllm")  # those with a serving-runtime preset (deploy/kubernetes/presets)
-
-
 class ExportError(ValueError):
     """An export that cannot be rendered for this task (the message says which field to set)."""
 
@@ -93,9 +90,11 @@ def _manifests(task: Task, params: dict[str, Any], name: str, overrides: dict[st
     from ..deploy.kubernetes.manifests import render
 
     task = task.model_copy(update={"kubernetes": {**(task.kubernetes or {}), **overrides}})
-    if task.engine not in _KUBERNETES_ENGINES:
+    from ..deploy.kubernetes.presets import KUBERNETES_ENGINES
+
+    if task.engine not in KUBERNETES_ENGINES:
         raise ExportError(f"engine {task.engine!r} has no Kubernetes rendering; "
-                          f"engines that have: {', '.join(sorted(_KUBERNETES_ENGINES))}")
+                          f"engines that have: {', '.join(KUBERNETES_ENGINES)}")
     try:
         documents = render(task, params, None, experiment=name)
     except ValueError as e:

@@ -25,6 +25,7 @@ _LAUNCHERS = {"sglang": ["python3", "-m", "sglang.launch_server"],
               "vllm": ["python3", "-m", "vllm.entrypoints.openai.api_server"]}
 # SGLang answers /health_generate only once it can generate; vLLM's /health means the same.
 _READY_PATHS = {"sglang": "/health_generate", "vllm": "/health"}
+KUBERNETES_ENGINES = tuple(_READY_PATHS)  # the engines a serving-runtime preset exists for
 
 
 def preset_model_name(task: Task) -> str:
