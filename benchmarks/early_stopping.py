@@ -11,7 +11,7 @@ import statistics
 import sys
 
 from autotuner.deploy.gpu_pool import GpuPool
-from autotuner.search.session import RunOptions, prepare_task
+from autotuner.service.session import RunOptions, prepare_task
 from autotuner.search.tuner import Tuner
 from autotuner.spec import task_from_dict
 from autotuner.store import Store

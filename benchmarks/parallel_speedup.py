@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autotuner.search.session import RunOptions, execute, prepare_task
+from autotuner.service.session import RunOptions, execute, prepare_task
 from autotuner.spec import task_from_dict
 from autotuner.store import Store
 

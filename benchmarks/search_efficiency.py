@@ -25,7 +25,7 @@ from autotuner.deploy.gpu_pool import GpuPool
 from autotuner.engines import get_adapter
 from autotuner.search.runners import Outcome, VirtualRunner
 from autotuner.search.scoring import is_feasible, objective_values, select_metrics
-from autotuner.search.session import RunOptions, prepare_task
+from autotuner.service.session import RunOptions, prepare_task
 from autotuner.search.space import all_configurations
 from autotuner.search.tuner import TaskCancelled, Tuner
 from autotuner.search.warm_start import predict

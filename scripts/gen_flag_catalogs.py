@@ -6,7 +6,7 @@
 
 For each release: ``pip download --no-deps <engine>==<V>`` into a temporary directory (or take a wheel
 already on disk with ``--wheel``), read the argument definitions statically from the wheel (nothing
-is imported or installed; see ``autotuner.engines.catalog_parse``) and write
+is imported or installed; see ``autotuner.engines.catalog.catalog_parse``) and write
 ``src/autotuner/engines/catalogs/<engine>-<V>.json``. Without ``--version`` the ``--newest`` N
 releases that ``pip index versions`` lists are generated. Wheels are never kept.
 """
@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from autotuner.engines.catalog_parse import sglang_flags, vllm_flags
-from autotuner.engines.catalog_static import SourceTree
+from autotuner.engines.catalog.catalog_parse import sglang_flags, vllm_flags
+from autotuner.engines.catalog.catalog_static import SourceTree
 
 PARSERS = {"sglang": sglang_flags, "vllm": vllm_flags}
 OUT = ROOT / "src" / "autotuner" / "engines" / "catalogs"

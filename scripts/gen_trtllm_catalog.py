@@ -7,7 +7,7 @@ The PyPI project ``tensorrt-llm`` is a stub whose build downloads the real wheel
 https://pypi.nvidia.com, so the wheel is fetched from there (``pip download --no-deps
 --extra-index-url https://pypi.nvidia.com``); ``--wheel`` takes one already on disk and ``--source``
 a directory holding ``tensorrt_llm/commands/serve.py`` and ``tensorrt_llm/llmapi/llm_args.py`` (a
-checkout of the release tag). Nothing is imported or installed (``autotuner.engines.catalog_trtllm``);
+checkout of the release tag). Nothing is imported or installed (``autotuner.engines.catalog.catalog_trtllm``);
 the catalog lists trtllm-serve's options and, prefixed ``extra.``, the LLM-API options of the
 ``--extra_llm_api_options`` YAML. Writes ``src/autotuner/engines/catalogs/trtllm-<V>.json``.
 """
@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from gen_flag_catalogs import OUT, sha256, summarize_gaps, write  # noqa: E402
 
-from autotuner.engines.catalog_static import SourceTree  # noqa: E402
-from autotuner.engines.catalog_trtllm import trtllm_flags  # noqa: E402
+from autotuner.engines.catalog.catalog_static import SourceTree  # noqa: E402
+from autotuner.engines.catalog.catalog_trtllm import trtllm_flags  # noqa: E402
 
 TOOL = "scripts/gen_trtllm_catalog.py"
 NVIDIA_INDEX = "https://pypi.nvidia.com"

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from autotuner.search.runners import Outcome
-from autotuner.search.session import execute
+from autotuner.service.session import execute
 
 from .fake_runner import FakeRunner
 

@@ -8,8 +8,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-from autotuner.engines.catalog_parse import sglang_flags, vllm_flags
-from autotuner.engines.catalog_static import Scope, SourceTree, evaluate
+from autotuner.engines.catalog.catalog_parse import sglang_flags, vllm_flags
+from autotuner.engines.catalog.catalog_static import Scope, SourceTree, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("gen_flag_catalogs", ROOT / "scripts" / "gen_flag_catalogs.py")

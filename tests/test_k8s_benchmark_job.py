@@ -18,7 +18,7 @@ from autotuner.bench.genai_results import level_from_genai, levels_from_stream  
 from autotuner.deploy.kubernetes import make_kubernetes_deployer  # noqa: E402
 from autotuner.engines import get_adapter  # noqa: E402
 from autotuner.search.runners import DeployedRunner  # noqa: E402
-from autotuner.search.session import task_problems  # noqa: E402
+from autotuner.service.session import task_problems  # noqa: E402
 from autotuner.spec import task_from_dict  # noqa: E402
 
 from .fake_k8s.helpers import leftovers, make_task  # noqa: E402

@@ -163,7 +163,7 @@ def test_allocatable_gpus_and_render_agree_with_the_cluster(cluster):
 
 
 def test_the_tuners_experiment_runner_benchmarks_through_the_kubernetes_deployer(cluster, tmp_path):
-    """What ``search/session.py`` will do with ``make_kubernetes_deployer``: one experiment, measured."""
+    """What ``service/session.py`` will do with ``make_kubernetes_deployer``: one experiment, measured."""
     from autotuner.engines import get_adapter
     from autotuner.search.runners import DeployedRunner
 

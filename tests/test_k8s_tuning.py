@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("kubernetes")
 pytest.importorskip("jsonschema")
 
-from autotuner.search.session import RunOptions, execute, prepare_task  # noqa: E402
+from autotuner.service.session import RunOptions, execute, prepare_task  # noqa: E402
 from autotuner.spec import task_from_dict  # noqa: E402
 from autotuner.store import Store  # noqa: E402
 

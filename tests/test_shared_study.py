@@ -6,9 +6,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from autotuner.api.worker import Worker
+from autotuner.service.worker import Worker
 from autotuner.deploy.gpu_pool import GpuPool
-from autotuner.search.session import RunOptions
+from autotuner.service.session import RunOptions
 from autotuner.search.tuner import Tuner
 from autotuner.spec import task_from_dict
 from autotuner.store import Store

@@ -7,7 +7,7 @@ import pytest
 from autotuner.deploy.gpu_pool import GpuPool
 from autotuner.report.results import build_results
 from autotuner.search.runners import Outcome
-from autotuner.search.session import RunOptions, prepare_task
+from autotuner.service.session import RunOptions, prepare_task
 from autotuner.search.tuner import Tuner
 from autotuner.spec import task_from_dict
 from autotuner.store import Store

@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from autotuner.api.app import create_app
-from autotuner.api.worker import Worker
-from autotuner.search.session import RunOptions
+from autotuner.service.worker import Worker
+from autotuner.service.session import RunOptions
 from autotuner.spec import task_from_dict
 from autotuner.store import Store
 from autotuner.store.models import utcnow
@@ -150,8 +150,8 @@ def test_embedded_worker_runs_api_tasks_and_cancel_stops_at_once(store, tmp_path
 @pytest.mark.parametrize("where", ["in the loop", "setting up the tuner"])
 def test_a_task_whose_run_raises_ends_failed_with_its_message_and_is_not_retried(store, tmp_path, monkeypatch,
                                                                                  where):
-    from autotuner.search import session
-    from autotuner.search.session import execute
+    from autotuner.service import session
+    from autotuner.service.session import execute
 
     if where == "setting up the tuner":
         def explode(*args, **kwargs):

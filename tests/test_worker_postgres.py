@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from autotuner.api.app import create_app
-from autotuner.api.worker import Worker
-from autotuner.search.session import RunOptions
+from autotuner.service.worker import Worker
+from autotuner.service.session import RunOptions
 from autotuner.spec import task_from_dict
 from autotuner.store import Store
 

@@ -18,7 +18,7 @@ from . import events, pages, routes_experiments, routes_tasks
 from .intake import ProblemError
 from .pages import WEB_DIR
 from .schemas import Problem
-from .worker import DEFAULT_LEASE_SECONDS, RunTask, WorkerPool
+from ..service.worker import DEFAULT_LEASE_SECONDS, RunTask, WorkerPool
 
 DESCRIPTION = """\
 Tune LLM serving engines. Create a task (`POST /api/tasks`), follow it live

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from ..search.session import RunOptions, check_runnable
+from ..service.session import RunOptions, check_runnable
 from ..spec import SpecError, task_from_dict
 from ..spec.load import parse_document
 from ..spec.task import GPUS, Task

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.exc import IntegrityError
 
-from ..search.session import delete_task
+from ..service.session import delete_task
 from ..search.space import check_strategy
 from ..spec import SpecError, dump_task
 from ..spec.load import parse_document

@@ -37,7 +37,7 @@ def _load(path: Path, quiet: bool = False) -> Task:
 def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)")) -> None:
     """Check a task file; print every problem with its field path (exit 2 when invalid)."""
     task = _load(task_file)
-    from ..search.session import task_problems
+    from ..service.session import task_problems
     from ..search.space import grid_size
     problems = task_problems(task)
     if problems:
@@ -61,7 +61,7 @@ def run(
 ) -> None:
     """Tune a task; resumes it when the same task already ran on this database."""
     from ..report.results import write_results
-    from ..search.session import RunOptions, execute, prepare_task
+    from ..service.session import RunOptions, execute, prepare_task
     from ..store import Store
 
     task = _load(task_file)
@@ -69,7 +69,7 @@ def run(
         simulate = "h100"
     options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
     try:
-        from ..search.session import check_runnable
+        from ..service.session import check_runnable
         check_runnable(task, options)  # before the database exists: bad input writes no file
         store = Store(db)
         task_id = prepare_task(store, task, options)

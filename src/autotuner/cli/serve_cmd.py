@@ -62,7 +62,7 @@ def worker(
                               help="with nothing queued, help run another worker's task (experiments are leased)"),
 ) -> None:
     """Run queued tasks from the database (add as many as there are GPU pools)."""
-    from ..api.worker import Worker
+    from ..service.worker import Worker
     from ..store import Store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

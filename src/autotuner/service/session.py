@@ -18,9 +18,9 @@ from ..spec.errors import SpecError
 from ..spec.task import Simulate, Task
 from ..store import Store
 from ..store.models import utcnow
-from .runners import DeployedRunner, ExperimentRunner, VirtualRunner
-from .space import check_strategy
-from .tuner import EventSink, TaskCancelled, Tuner
+from ..search.runners import DeployedRunner, ExperimentRunner, VirtualRunner
+from ..search.space import check_strategy
+from ..search.tuner import EventSink, TaskCancelled, Tuner
 
 
 @dataclass

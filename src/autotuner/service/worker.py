@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from ..report.results import write_results
 from ..search.leases import default_worker_name
-from ..search.session import RunOptions, execute
+from .session import RunOptions, execute
 from ..search.tuner import EventSink
 from ..spec import SpecError, task_from_dict
 from ..spec.task import Task

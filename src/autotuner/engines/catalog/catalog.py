@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CATALOG_DIR = Path(__file__).parent / "catalogs"
+CATALOG_DIR = Path(__file__).parent.parent / "catalogs"  # the data stays beside the adapters
 MAX_LISTED_CHOICES = 30
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -281,7 +281,7 @@ def validate_flags(engine: str, version: str | None, flags: dict[str, Any], wher
 
 
 def _canonical_aliases(engine: str) -> dict[str, str]:
-    from . import get_adapter  # the adapters import the deploy layer; keep catalog loading light
+    from .. import get_adapter  # the adapters import the deploy layer; keep catalog loading light
 
     try:
         return dict(get_adapter(engine).aliases)
