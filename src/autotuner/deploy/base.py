@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..engines.launch import LaunchSpec  # re-exported: the deployers take what the adapters write
 
 FAILURE_REASONS = ("oom", "crash", "timeout", "cancelled", "unavailable")
 # Phrases engines print when the model or KV cache does not fit (PyTorch, CUDA, SGLang, vLLM, llama.cpp).
 OOM_MARKERS = ("out of memory", "outofmemoryerror", "not enough memory", "no available memory")
-
-
-@dataclass
-class LaunchSpec:
-    engine: str
-    argv: list[str]  # the whole command, without host and port
-    model_name: str
-    health_path: str = "/health"
-    host_flag: str = "--host"
-    port_flag: str = "--port"
-    num_gpus: int = 1
-    env: dict[str, str] = field(default_factory=dict)
-    container_port: int = 8000
 
 
 @dataclass

@@ -8,7 +8,7 @@ import sys
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ..deploy.base import LaunchSpec
+from .launch import LaunchSpec
 
 # One vocabulary for parallelism and quantization across engines; each adapter maps it to its flags.
 CANONICAL = ("tp", "pp", "dp", "ep", "quantization", "kv_cache_dtype")

@@ -1,0 +1,21 @@
+"""How to start one engine: its argument list, served model name, health path and GPU count.
+
+An adapter writes it (``EngineAdapter.launch_spec``); a deployer reads it. It lives with the engines
+so that the deployers depend on the engines, never the other way round."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LaunchSpec:
+    engine: str
+    argv: list[str]  # the whole command, without host and port
+    model_name: str
+    health_path: str = "/health"
+    host_flag: str = "--host"
+    port_flag: str = "--port"
+    num_gpus: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    container_port: int = 8000
