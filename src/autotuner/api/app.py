@@ -61,6 +61,7 @@ def create_app(store: Store | str, *, workers: int = 1, token: str | None = None
         finally:
             if pool is not None:
                 pool.stop()  # running tasks are interrupted and queued again, to resume later
+            store.checkpoint()  # the .db file alone holds everything once the server is gone
 
     app = FastAPI(title="autotuner", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.store = store

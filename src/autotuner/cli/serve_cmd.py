@@ -45,7 +45,10 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     console.print(f"autotuner serving on http://{shown}:{port}/ (API docs: /docs; database {app.state.store.url}; "
                   f"{workers} embedded worker{'s' if workers != 1 else ''})", highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    finally:
+        app.state.store.dispose()  # checkpoints SQLite's log into the .db file
 
 
 def worker(
@@ -76,10 +79,13 @@ def worker(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     console.print(f"worker {w.name} waiting for tasks in {w.store.url}", highlight=False)
-    if once:
-        w.run_once()
-    else:
-        w.serve_forever()
+    try:
+        if once:
+            w.run_once()
+        else:
+            w.serve_forever()
+    finally:
+        w.store.dispose()  # checkpoints SQLite's log into the .db file
 
 
 def _print_event(kind: str, data: dict) -> None:
