@@ -224,7 +224,7 @@ def test_token_guards_mutations_and_cross_site_requests_are_refused(store, tmp_p
         assert c.post("/api/tasks", json=task_doc(), headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = c.post("/api/tasks", json=task_doc(), headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 201
-        assert c.get("/api/tasks").status_code == 200  # reading needs no token
+        assert c.get("/api/tasks").status_code == 401  # reading needs the token too
         r = c.post(f"/api/tasks/{ok.json()['id']}/cancel",
                    headers={"Authorization": "Bearer s3cret", "Origin": "http://evil.example"})
         assert r.status_code == 403

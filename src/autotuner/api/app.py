@@ -10,11 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__
 from ..store import Store
 from . import events, pages, routes_experiments, routes_tasks
+from .gate import RequestGate
 from .intake import ProblemError
 from .pages import WEB_DIR
 from .schemas import Problem
@@ -25,8 +25,8 @@ Tune LLM serving engines. Create a task (`POST /api/tasks`), follow it live
 (`GET /api/tasks/{id}/events`, Server-Sent Events), read its results (`GET /api/tasks/{id}/results`).
 
 Validation errors (422) are `{"detail": [{"loc": "field.path", "msg": "..."}]}`, with the same field
-paths as `autotuner validate`; other errors are `{"detail": "message"}`. When the server is bound
-off loopback, requests that change anything need `Authorization: Bearer <AUTOTUNER_TOKEN>`.
+paths as `autotuner validate`; other errors are `{"detail": "message"}`. When the server has a token
+(it must, bound off loopback), every request but `GET /health` needs `Authorization: Bearer <AUTOTUNER_TOKEN>`.
 """
 
 
@@ -42,10 +42,11 @@ def _loc(parts: tuple | list) -> str:
 
 def create_app(store: Store | str, *, workers: int = 1, token: str | None = None, out_dir: Path = Path("runs"),
                lease_seconds: float = DEFAULT_LEASE_SECONDS, poll_seconds: float = 1.0,
-               allowed_hosts: list[str] | None = None, run_task: RunTask | None = None,
+               loopback_only: bool = False, run_task: RunTask | None = None,
                stream_seconds: float | None = 600.0) -> FastAPI:
     """The app. ``workers`` embedded worker threads run queued tasks (0: leave them to
-    ``autotuner worker`` processes); ``allowed_hosts`` guards a loopback server against DNS rebinding;
+    ``autotuner worker`` processes); ``loopback_only`` (a server listening on loopback) answers only to
+    loopback Host names, against DNS rebinding; with ``token`` every path but /health needs it;
     an event stream is closed after ``stream_seconds`` and the client reconnects where it left off."""
     if isinstance(store, str):
         store = Store(store)
@@ -60,6 +61,7 @@ def create_app(store: Store | str, *, workers: int = 1, token: str | None = None
         finally:
             if pool is not None:
                 pool.stop()  # running tasks are interrupted and queued again, to resume later
+            store.checkpoint()  # the .db file alone holds everything once the server is gone
 
     app = FastAPI(title="autotuner", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.store = store
@@ -67,8 +69,7 @@ def create_app(store: Store | str, *, workers: int = 1, token: str | None = None
     app.state.token = token
     app.state.out_dir = Path(out_dir).resolve()
     app.state.stream_seconds = stream_seconds
-    if allowed_hosts:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    app.add_middleware(RequestGate, token=token, loopback_only=loopback_only)
 
     @app.exception_handler(ProblemError)
     async def _problems(_request: Request, exc: ProblemError) -> JSONResponse:
@@ -93,6 +94,12 @@ def create_app(store: Store | str, *, workers: int = 1, token: str | None = None
         return app.openapi_schema
 
     app.openapi = openapi
+
+    @app.get("/health", tags=["server"])
+    def health() -> dict[str, str]:
+        """Liveness, open without the token (for load balancers and probes)."""
+        return {"status": "ok"}
+
     app.include_router(routes_tasks.router)
     app.include_router(routes_experiments.router)
     app.include_router(events.router)

@@ -14,7 +14,6 @@ from ..store import DEFAULT_DB
 
 console = Console()
 err_console = Console(stderr=True)
-LOOPBACK_V4_HOSTS = ["127.0.0.1", "localhost"]
 
 
 def serve(
@@ -40,15 +39,16 @@ def serve(
     except ValueError as e:
         err_console.print(f"[red]{e}[/red]", highlight=False)
         raise typer.Exit(2)
-    # DNS rebinding guard: a loopback server answers only to loopback names.
-    allowed = LOOPBACK_V4_HOSTS if is_loopback(host) and ":" not in host else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(db, workers=workers, token=token, out_dir=out, lease_seconds=lease_seconds,
-                     allowed_hosts=allowed)
+                     loopback_only=is_loopback(host))  # DNS rebinding guard
     shown = f"[{host}]" if ":" in host else host
     console.print(f"autotuner serving on http://{shown}:{port}/ (API docs: /docs; database {app.state.store.url}; "
                   f"{workers} embedded worker{'s' if workers != 1 else ''})", highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    finally:
+        app.state.store.dispose()  # checkpoints SQLite's log into the .db file
 
 
 def worker(
@@ -79,10 +79,13 @@ def worker(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     console.print(f"worker {w.name} waiting for tasks in {w.store.url}", highlight=False)
-    if once:
-        w.run_once()
-    else:
-        w.serve_forever()
+    try:
+        if once:
+            w.run_once()
+        else:
+            w.serve_forever()
+    finally:
+        w.store.dispose()  # checkpoints SQLite's log into the .db file
 
 
 def _print_event(kind: str, data: dict) -> None:
