@@ -2,7 +2,7 @@
 
 Experiments are named by their number within the task (``#1`` is the first the task ran), the same
 numbers the report's tables use. Failed experiments have no metrics: they are drawn at their
-parameters on the axis floor, with their reason on hover, so failure regions show in every chart.
+parameters under the zero line, with their reason on hover, so failure regions show in every chart.
 """
 
 from __future__ import annotations
@@ -78,6 +78,23 @@ def importance_figure(importance: dict[str, Any]) -> go.Figure | None:
     return fig
 
 
+_PLACES = ("top center", "bottom center", "middle right", "middle left")
+
+
+def label_places(points: list[tuple[float, float]]) -> list[str]:
+    """Where each point's ``#n`` label goes: a side no earlier close neighbour's label took."""
+    if not points:
+        return []
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    dx, dy = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    places: list[str] = []
+    for i, (x, y) in enumerate(points):
+        taken = {places[j] for j, (ox, oy) in enumerate(points[:i])
+                 if abs(ox - x) < 0.04 * dx and abs(oy - y) < 0.08 * dy}
+        places.append(next((p for p in _PLACES if p not in taken), _PLACES[i % len(_PLACES)]))
+    return places
+
+
 def pareto_axes(task: Task) -> tuple[str, str]:
     """(x, y) of the Pareto plot: the two objectives, else a latency SLO against the objective."""
     if len(task.objectives) > 1:
@@ -107,12 +124,14 @@ def pareto_figure(task: Task, experiments: list[dict[str, Any]], best_id: int | 
     front = [e for e in feasible if not any(
         sx * xy(o)[0] >= sx * xy(e)[0] and sy * xy(o)[1] >= sy * xy(e)[1] and xy(o) != xy(e) for o in feasible)]
     front.sort(key=lambda e: xy(e)[0])
+    places = label_places([xy(e) for e in points])
+    place = {e["id"]: p for e, p in zip(points, places)}
     fig = go.Figure()
     for status in ("succeeded", "infeasible"):
         group = [e for e in points if e["status"] == status]
         fig.add_trace(go.Scatter(x=[xy(e)[0] for e in group], y=[xy(e)[1] for e in group], mode="markers+text",
                                  name=status if status == "infeasible" else "feasible",
-                                 text=[f"#{e['n']}" for e in group], textposition="top center",
+                                 text=[f"#{e['n']}" for e in group], textposition=[place[e["id"]] for e in group],
                                  hovertext=[_hover(e) for e in group], hoverinfo="text",
                                  marker=dict(size=10, color=STATUS_COLOURS[status])))
     fig.add_trace(go.Scatter(x=[xy(e)[0] for e in front], y=[xy(e)[1] for e in front], mode="lines",
@@ -145,11 +164,14 @@ def flag_figure(task: Task, experiments: list[dict[str, Any]]) -> go.Figure | No
                         vertical_spacing=0.08)
     shown: set[str] = set()
     for r, metric in enumerate(metrics, start=1):
+        measured = [on_screen(metric, (e.get("metrics") or {}).get(metric)) for e in tried]
+        top = max([v for v in measured if v is not None] or [1.0]) or 1.0
+        floor = -0.08 * top  # failures sit in a band under zero, clear of the measured points
         for c, flag in enumerate(flags, start=1):
             for status in ("succeeded", "infeasible", "failed"):
                 group = [e for e in tried if e["status"] == status and flag in (e.get("parameters") or {})]
                 if status == "failed":
-                    ys = [0.0] * len(group)  # no measurement: on the floor, the reason on hover
+                    ys = [floor] * len(group)  # no measurement: the reason on hover
                 else:
                     group = [e for e in group if on_screen(metric, (e.get("metrics") or {}).get(metric)) is not None]
                     ys = [on_screen(metric, e["metrics"][metric]) for e in group]
@@ -162,11 +184,15 @@ def flag_figure(task: Task, experiments: list[dict[str, Any]]) -> go.Figure | No
                                 symbol="x" if status == "failed" else "circle")), row=r, col=c)
                 shown.add(status) if group else None
             order = categorical(task, flag)
-            axis = dict(type="category", categoryorder="array", categoryarray=order) if order else {}
+            # Categories padded half a step each side: the end values stay off the panel's edges.
+            axis = (dict(type="category", categoryorder="array", categoryarray=order, range=[-0.5, len(order) - 0.5])
+                    if order else {})
             fig.update_xaxes(title=flag if r == len(metrics) else None, row=r, col=c, **axis)
-        fig.update_yaxes(title=label(metric), row=r, col=1, rangemode="tozero")
-    fig.update_layout(**_LAYOUT, height=130 + 240 * len(metrics),
-                      title="Each metric against each tuned flag (failed: ✕ on the floor, reason on hover)")
+        fig.update_yaxes(title=label(metric), row=r, col=1, range=[2 * floor, 1.08 * top])
+        fig.update_yaxes(row=r, zeroline=True, zerolinecolor="#9ca3af")
+    fig.update_layout(**{**_LAYOUT, "legend": dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom")},
+                      height=130 + 240 * len(metrics),
+                      title="Each metric against each tuned flag (failed: ✕ under the zero line, reason on hover)")
     return fig
 
 

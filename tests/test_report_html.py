@@ -1,0 +1,91 @@
+"""``autotuner report`` on the demo task, opened in a real headless Chromium with the network off:
+no console error; the best, the gain, the importance chart and the Pareto plot are visible.
+
+Needs /usr/bin/chromium and the playwright package (scripts/install_chromium.sh); skipped otherwise.
+Leaves test-output/report.png.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .report_fixtures import DEMO, ROOT, cli, run_demo
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OUT = ROOT / "test-output"
+MAX_BYTES = 8_000_000  # "a few MB": Plotly.js inlined is most of it
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("report")
+    demo = run_demo(tmp)
+    assert demo.returncode == 0, demo.stdout
+    target = tmp / "shared" / "quickstart-report.html"
+    done = cli("report", str(DEMO), "--db", demo.db, "--html", str(target))
+    assert done.returncode == 0, done.stderr
+    assert str(target) in done.stdout
+    return target
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (scripts/install_chromium.sh)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (scripts/install_chromium.sh)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_report_is_self_contained_and_small(report_file):
+    text = report_file.read_text(encoding="utf-8")
+    assert report_file.stat().st_size < MAX_BYTES
+    # Every script is inline (Plotly.js included) and no stylesheet is linked; the browser test
+    # below checks that opening it asks for nothing but the file.
+    assert re.findall(r"<script[^>]*>", text) == ["<script>"] * text.count("<script")
+    assert "<link rel=\"stylesheet\"" not in text and "Plotly.newPlot" in text
+
+
+def test_report_opens_offline_with_its_charts(browser, report_file):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, offline=True)
+    requests: list[str] = []
+    context.route("**/*", lambda route: (requests.append(route.request.url), route.continue_())
+                  if route.request.url.startswith("file://") else (requests.append(route.request.url), route.abort()))
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(report_file.as_uri())
+        page.wait_for_function("window.Plotly !== undefined")
+        for chart in ("chart-importance", "chart-pareto", "chart-flags"):
+            page.wait_for_selector(f"#{chart} .main-svg", state="visible")
+        # The best: its number within the task, its score and the launch command.
+        assert page.is_visible("#best") and page.text_content("#best .big").startswith("#")
+        assert float(page.text_content("#best-score").split()[0].replace(",", "")) > 0
+        assert page.text_content("#launch").startswith("python -m sglang.launch_server")
+        # The gain over the defaults, signed, with what it rests on.
+        gain = page.text_content("#gain").strip()
+        assert gain[0] in "+-" and gain.endswith("%"), gain
+        # The importance chart names the tuned flags; the Pareto plot draws its points.
+        bars = page.locator("#chart-importance .ytick text").all_text_contents()
+        assert set(bars) <= {"tp-size", "max-running-requests", "mem-fraction-static", "enable-mixed-chunk"} and bars
+        assert page.locator("#chart-pareto .scatterlayer .point").count() >= 3
+        # The demo's OOM configurations are listed with their reason.
+        assert "out of memory" in page.text_content("#failures").lower()
+        OUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUT / "report.png"), full_page=True)
+    finally:
+        context.close()
+    assert problems == [], problems
+    assert all(url.startswith("file://") for url in requests), requests
