@@ -83,6 +83,12 @@ class ReplayRunner:
         self.truth, self.task, self.target = truth, task, target
         self.seconds = 0.0
 
+    def reap(self, name: str) -> list[str]:
+        return []
+
+    def log_path(self, name: str) -> str | None:
+        return None
+
     def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
         measured = self.truth[params_key(params)]
         self.seconds += measured.timings.get("startup", 0.0)

@@ -27,6 +27,12 @@ class FakeRunner:
         self.interrupt_after = interrupt_after
         self.lock = threading.Lock()
 
+    def reap(self, name: str) -> list[str]:
+        return []  # no engine outlives an experiment
+
+    def log_path(self, name: str) -> str | None:
+        return None
+
     def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
         with self.lock:
             self.calls.append(dict(params))

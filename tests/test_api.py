@@ -192,6 +192,7 @@ def test_experiment_detail_with_levels_and_log_tail(client, store, tmp_path):
     log = tmp_path / "runs" / "t1" / "logs" / f"t1-exp{exp_id}.log"
     log.parent.mkdir(parents=True)
     log.write_text("".join(f"line {i}\n" for i in range(500)))
+    store.update_experiment(exp_id, log_path=str(log))  # what the deployer reports when it starts
     doc = client.get(f"/api/experiments/{exp_id}", params={"log_lines": 3}).json()
     assert doc["task_id"] == task_id and doc["levels"][0]["concurrency"] == 4
     assert doc["log_tail"] == "line 497\nline 498\nline 499"

@@ -15,10 +15,9 @@ pytest.importorskip("kubernetes")
 pytest.importorskip("jsonschema")
 
 from autotuner.bench.genai_results import level_from_genai, levels_from_stream  # noqa: E402
-from autotuner.deploy.kubernetes import make_kubernetes_deployer  # noqa: E402
 from autotuner.engines import get_adapter  # noqa: E402
 from autotuner.search.runners import DeployedRunner  # noqa: E402
-from autotuner.service.session import task_problems  # noqa: E402
+from autotuner.service.session import RunOptions, make_deployer, task_problems  # noqa: E402
 from autotuner.spec import task_from_dict  # noqa: E402
 
 from .fake_k8s.helpers import leftovers, make_task  # noqa: E402
@@ -37,11 +36,18 @@ def job_task(cluster, **kubernetes):
     return task_from_dict(doc)
 
 
+def job_runner(task, tmp_path) -> DeployedRunner:
+    """Wired as a run would be: the deployer, and the BenchmarkJob as the load generator."""
+    deployer, load = make_deployer(task, tmp_path, RunOptions(), simulated=False)
+    assert load is not None
+    return DeployedRunner(task, get_adapter(task.engine), deployer, {"gpu": "h100", "seed": 0, "startup_seconds": 0.1},
+                          seed=0, load=load)
+
+
 def test_a_benchmark_job_measures_the_experiment_and_its_results_come_back(cluster, tmp_path):
     task = job_task(cluster)
     assert task_problems(task) == []
-    runner = DeployedRunner(task, get_adapter(task.engine), make_kubernetes_deployer(task, tmp_path),
-                            {"gpu": "h100", "seed": 0, "startup_seconds": 0.1}, seed=0)
+    runner = job_runner(task, tmp_path)
     seen = []
     outcome = runner.run({"tp-size": 2}, [0, 1], f"{task.name}-exp1", lambda _p: None, seen.append, threading.Event())
     assert outcome.ok, outcome.error
@@ -62,8 +68,7 @@ def test_a_benchmark_job_measures_the_experiment_and_its_results_come_back(clust
 
 def test_a_failed_benchmark_job_fails_the_experiment_with_omes_message(cluster, tmp_path):
     task = job_task(cluster)
-    runner = DeployedRunner(task, get_adapter(task.engine), make_kubernetes_deployer(task, tmp_path),
-                            {"gpu": "h100", "seed": 0, "startup_seconds": 0.1}, seed=0)
+    runner = job_runner(task, tmp_path)
     cluster.benchmarks.fail_next = "genai-bench: model not found"
     outcome = runner.run({"tp-size": 1}, [0], f"{task.name}-exp2", lambda _p: None, lambda _l: True,
                          threading.Event())

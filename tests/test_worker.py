@@ -163,6 +163,9 @@ def test_a_task_whose_run_raises_ends_failed_with_its_message_and_is_not_retried
             raise RuntimeError("engine adapter exploded")
 
         def reap(self, *args, **kwargs):
+            return []
+
+        def log_path(self, name):
             return None
 
     def run_task(store_, task, task_id, options, on_event, cancel):

@@ -69,22 +69,15 @@ def task_detail(store: Store, row: TaskRow) -> dict[str, Any]:
 def experiment_detail(store: Store, exp: ExperimentRow, log_lines: int) -> dict[str, Any]:
     doc = experiment_doc(exp, with_levels=True)
     doc.update(task_id=exp.task_id, started_at=as_datetime(exp.started_at), finished_at=as_datetime(exp.finished_at))
-    path = experiment_log_path(store, exp)
+    path = experiment_log_path(exp)
     doc["log"] = str(path) if path else exp.log_path
     doc["log_tail"] = tail(path, log_lines) if path and log_lines > 0 else ""
     return doc
 
 
-def experiment_log_path(store: Store, exp: ExperimentRow) -> Path | None:
-    """The engine log: recorded when the experiment ends; while it runs, found by the deployer's naming."""
-    if exp.log_path and Path(exp.log_path).is_file():
-        return Path(exp.log_path)
-    task = store.task(exp.task_id)
-    if task is None:
-        return None
-    # The local deployer's naming: <out>/<task>/logs/<task>-exp<id>.log (task names are file-safe).
-    path = Path((task.options or {}).get("out_dir", "runs")) / task.name / "logs" / f"{task.name}-exp{exp.id}.log"
-    return path if path.is_file() else None
+def experiment_log_path(exp: ExperimentRow) -> Path | None:
+    """The engine log, where the deployer said it writes it (recorded when the experiment starts)."""
+    return Path(exp.log_path) if exp.log_path and Path(exp.log_path).is_file() else None
 
 
 def tail(path: Path, lines: int) -> str:

@@ -71,6 +71,12 @@ class Deployment(ABC):
 
 
 class Deployer(ABC):
+    """Starts engines. Besides ``deploy``, what every deployer can answer (defaults: it cannot tell)."""
+
+    # True when ``reap_leftovers()`` removes only engines whose owning tuner is gone, so it is safe
+    # while other tuners run the same task.
+    leftovers_are_orphans: bool = False
+
     @abstractmethod
     def deploy(self, spec: LaunchSpec, name: str, gpus: list[int], startup_timeout: float,
                cancel: threading.Event | None = None) -> Deployment:
@@ -80,3 +86,12 @@ class Deployer(ABC):
         """Remove engines that a killed tuner left behind (only ``experiment``'s, when named);
         returns one description per engine removed."""
         return []
+
+    def log_path(self, name: str) -> Path | None:
+        """Where experiment ``name``'s engine log is (or will be) written; None when it keeps none."""
+        return None
+
+    def capacity(self) -> int | None:
+        """How many GPUs it can place engines on right now (a cluster's allocatable GPUs); None when
+        it cannot tell, and the task's own GPU list holds."""
+        return None

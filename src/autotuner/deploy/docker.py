@@ -184,6 +184,9 @@ class DockerDeployer(Deployer):
     def image_for(self, engine: str) -> str:
         return self.images.get(engine) or image_ref(engine)
 
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
     def deploy(self, spec: LaunchSpec, name: str, gpus: list[int], startup_timeout: float,
                cancel: threading.Event | None = None) -> Deployment:
         docker = _docker_module()
@@ -191,7 +194,7 @@ class DockerDeployer(Deployer):
         plan = plan_container(spec, self.image_for(spec.engine), self.hf_cache)
         secrets = plan.secrets()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}.log"
+        log_path = self.log_path(name)
         host_port = free_port()
         log_path.write_text(f"# container {container_name(self.task_name, name)} gpus={gpus} "
                             f"port=127.0.0.1:{host_port}\n# {json.dumps(plan.redacted())}\n")

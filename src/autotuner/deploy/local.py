@@ -156,6 +156,8 @@ class LocalDeployment(Deployment):
 
 
 class LocalDeployer(Deployer):
+    leftovers_are_orphans = True  # it reaps only engines whose owner process is gone
+
     def __init__(self, log_dir: Path, state_dir: Path, host: str = "127.0.0.1", grace: float = 10.0,
                  poll_interval: float = 0.2):
         if grace < 0:
@@ -167,13 +169,16 @@ class LocalDeployer(Deployer):
         self.records = EngineRecords(Path(state_dir))
 
     # -- public ----------------------------------------------------------------------------------
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{safe_name(name)}.log"
+
     def deploy(self, spec: LaunchSpec, name: str, gpus: list[int], startup_timeout: float,
                cancel: threading.Event | None = None) -> LocalDeployment:
         if not spec.argv:
             raise ValueError("LaunchSpec.argv is empty: nothing to run")
         if startup_timeout <= 0:
             raise ValueError(f"startup_timeout must be > 0 seconds, got {startup_timeout}")
-        log_path = self.log_dir / f"{safe_name(name)}.log"
+        log_path = self.log_path(name)
         with _registry_lock:
             if any(d.log_path == log_path for d in _running):
                 raise ValueError(f"an engine named {name!r} is already running")

@@ -4,55 +4,36 @@ on the mean, and the spread is reported."""
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING
 
-from ..engines import get_adapter
+from ..spec.task import Task
+from ..store import ExperimentRow, Store
 from ..store.models import utcnow
-from .scoring import is_feasible, objective_values, select_metrics
-
-if TYPE_CHECKING:
-    from .tuner import Tuner
+from .experiment import ExperimentExecutor
+from .scoring import is_feasible, objective_values
 
 
-def confirm_top(tuner: "Tuner") -> None:
-    task, store = tuner.task, tuner.store
+def confirm_top(task: Task, store: Store, task_id: int, executor: ExperimentExecutor) -> None:
     repeats = task.search.repeats
     if repeats <= 1:
         return
-    exps = store.experiments(tuner.task_id)
+    exps = store.experiments(task_id)
     sign = 1 if task.objective.maximize else -1
     ranked = sorted((e for e in exps if e.status == "succeeded" and not e.baseline and e.score is not None),
                     key=lambda e: sign * e.score, reverse=True)
     targets = ranked[:max(task.search.top_k, 1)] + [e for e in exps if e.baseline and e.metrics]
     for exp in targets:
         runs = list(exp.extra.get("repeats", []))
-        while len(runs) < repeats - 1 and not tuner.cancel.is_set():
-            metrics = _measure_again(tuner, exp, len(runs) + 1)
+        while len(runs) < repeats - 1 and not executor.cancel.is_set():
+            metrics = executor.measure_again(exp, len(runs) + 1)
             if metrics is None:
                 break
             runs.append(metrics)
             store.update_experiment(exp.id, extra={**exp.extra, "repeats": runs})
             exp.extra = {**exp.extra, "repeats": runs}
-        _summarize(tuner, exp, runs)
+        _summarize(task, store, executor, exp, runs)
 
 
-def _measure_again(tuner: "Tuner", exp, index: int) -> dict | None:
-    task = tuner.task
-    need = get_adapter(task.engine).gpu_count({**task.fixed_args, **exp.params})
-    gpus = tuner.pool.acquire(need, cancel=tuner.cancel)
-    try:
-        tuner._emit("experiment_phase", exp.id, phase=f"confirming (repeat {index})")
-        outcome = tuner.runner.run(exp.params, gpus, f"{task.name}-exp{exp.id}-repeat{index}",
-                                   lambda _p: None, lambda _l: True, tuner.cancel)
-    finally:
-        tuner.pool.release(gpus)
-    if not outcome.ok:
-        return None
-    return select_metrics(task, outcome.levels)
-
-
-def _summarize(tuner: "Tuner", exp, runs: list[dict]) -> None:
-    task = tuner.task
+def _summarize(task: Task, store: Store, executor: ExperimentExecutor, exp: ExperimentRow, runs: list[dict]) -> None:
     all_runs = [exp.metrics] + runs
     values = [objective_values(task, m)[0] for m in all_runs]
     mean = statistics.fmean(values)
@@ -66,8 +47,8 @@ def _summarize(tuner: "Tuner", exp, runs: list[dict]) -> None:
     if not exp.baseline and not feasible:
         fields["status"] = "infeasible"
         fields["error"] = "SLO not met on the mean of the confirmation runs"
-    tuner.store.update_experiment(exp.id, **fields)
-    tuner._emit("experiment_confirmed", exp.id, spread=spread)
+    store.update_experiment(exp.id, **fields)
+    executor.events.emit("experiment_confirmed", exp.id, spread=spread)
 
 
 __all__ = ["confirm_top"]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol
 
 from ..bench.result import BenchmarkResult, LevelResult
 from ..bench.telemetry import TelemetryScraper
-from ..deploy.base import Deployer, DeploymentError
+from ..deploy.base import Deployer, Deployment, DeploymentError, classify_start_failure
 from ..engines import EngineAdapter
 from ..spec.task import Task
 from .verdict import measurement_problem
@@ -41,6 +41,36 @@ class ExperimentRunner(Protocol):
     def run(self, params: dict[str, Any], gpus: list[int], name: str, on_phase: PhaseCallback,
             on_level: LevelCallback, cancel: threading.Event) -> Outcome: ...
 
+    def reap(self, name: str) -> list[str]:
+        """Remove the engine of experiment ``name`` left by a dead worker; one line per engine removed."""
+        ...
+
+    def log_path(self, name: str) -> str | None:
+        """Where experiment ``name``'s engine log is written (None when it has none)."""
+        ...
+
+
+class LoadGenerator(Protocol):
+    """Drives the benchmark against a deployed engine: our HTTP client (``ClientLoad``), or an
+    OME BenchmarkJob in the cluster (``deploy.kubernetes.benchmark_job.BenchmarkJobRunner``)."""
+
+    def measure(self, deployment: Deployment, name: str, num_gpus: int, time_left: float,
+                on_level: LevelCallback, stop: threading.Event, cancel: threading.Event) -> BenchmarkResult: ...
+
+
+class ClientLoad:
+    """The load from where the tuner runs, through the engine's OpenAI-compatible API."""
+
+    def __init__(self, task: Task, seed: int = 0):
+        self.task, self.seed = task, seed
+
+    def measure(self, deployment, name, num_gpus, time_left, on_level, stop, cancel) -> BenchmarkResult:
+        from ..bench.runner import benchmark  # heavy imports only when measuring for real
+
+        return benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name, self.task.workload,
+                         slo=self.task.slo, num_gpus=num_gpus, seed=self.seed, api=self.task.api,
+                         request_timeout=time_left, on_level=on_level, cancel=stop)
+
 
 def engine_config(task: Task, params: dict[str, Any]) -> dict[str, Any]:
     """The flags an experiment runs with: the task's fixed flags, overridden by the trial's."""
@@ -48,17 +78,22 @@ def engine_config(task: Task, params: dict[str, Any]) -> dict[str, Any]:
 
 
 class DeployedRunner:
+    """``load``: who drives the benchmark, chosen when the task is wired (our client by default)."""
+
     def __init__(self, task: Task, adapter: EngineAdapter, deployer: Deployer,
-                 simulate: dict[str, Any] | None = None, seed: int = 0):
+                 simulate: dict[str, Any] | None = None, seed: int = 0, load: LoadGenerator | None = None):
         self.task, self.adapter, self.deployer, self.simulate, self.seed = task, adapter, deployer, simulate, seed
+        self.load = load or ClientLoad(task, seed)
 
     def reap(self, name: str) -> list[str]:
         """The engine of an experiment taken back from a dead worker (if it left one we can reach)."""
         return self.deployer.reap_leftovers(name)
 
-    def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
-        from ..bench.runner import benchmark  # heavy imports only when measuring for real
+    def log_path(self, name: str) -> str | None:
+        path = self.deployer.log_path(name)
+        return None if path is None else str(path)
 
+    def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
         spec = self.adapter.launch_spec(self.task.model.id, self.task.model.name,
                                         engine_config(self.task, params), self.simulate)
         t0 = time.monotonic()
@@ -84,17 +119,8 @@ class DeployedRunner:
             scraper.start()
             watch.start()
             try:
-                if self.task.benchmark.runner == "ome-benchmarkjob":  # genai-bench in the cluster
-                    levels = self.deployer.run_benchmark_job(name, max(len(gpus), 1),  # type: ignore[attr-defined]
-                                                             time.monotonic() + max(deadline, 1.0), cancel)
-                    for level in levels:
-                        on_level(level)
-                    result = BenchmarkResult(levels)
-                else:
-                    result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
-                                       self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
-                                       seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
-                                       on_level=checked_level, cancel=watch.stop)
+                result = self.load.measure(deployment, name, max(len(gpus), 1), max(deadline, 1.0), checked_level,
+                                           watch.stop, cancel)
             except Exception as e:  # the engine died mid-benchmark, the client or the BenchmarkJob failed
                 watch.close()
                 scraper.stop()
@@ -162,6 +188,12 @@ class VirtualRunner:
                  log_dir: Path | None = None):
         self.task, self.adapter, self.simulate, self.seed, self.log_dir = task, adapter, simulate, seed, log_dir
 
+    def reap(self, name: str) -> list[str]:
+        return []  # nothing outlives a virtual experiment
+
+    def log_path(self, name: str) -> str | None:
+        return None
+
     def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
         from ..sim.errors import SimStartupError
         from ..sim.virtual import simulate_benchmark
@@ -176,7 +208,7 @@ class VirtualRunner:
                                         num_gpus=max(len(gpus), spec.num_gpus), seed=self.seed,
                                         on_level=lambda lv: on_level(lv) and not cancel.is_set())
         except SimStartupError as e:
-            return Outcome(False, error=str(e), reason="oom" if _is_oom(str(e)) else "crash",
+            return Outcome(False, error=str(e), reason=classify_start_failure(str(e)),
                            timings={"startup": startup})
         levels = [lv.to_dict() for lv in result.levels]
         bench_s = sum(lv["metrics"].get("duration", 0.0) for lv in levels)
@@ -187,7 +219,3 @@ class VirtualRunner:
         return Outcome(True, levels, stopped_early=result.pruned,
                        timings={"startup": startup, "benchmark": bench_s, "virtual": 1.0})
 
-
-def _is_oom(message: str) -> bool:
-    m = message.lower()
-    return any(s in m for s in ("out of memory", "not enough memory", "no available memory"))

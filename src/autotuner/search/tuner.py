@@ -9,29 +9,27 @@ from __future__ import annotations
 
 import math
 import threading
-import time
-from typing import Any, Callable
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
 
-from ..deploy.gpu_pool import GpuPool, PoolCancelled
+from ..deploy.gpu_pool import GpuPool
+from ..spec.task import Task
 from ..store import ExperimentRow, Store, params_key
 from ..store.models import ACTIVE, FINISHED, utcnow
-from ..spec.task import Task
-from .baseline import baseline_equivalent, defaults_in_space, run_baseline
+from .baseline import Baseline
 from .confirm import confirm_top
-from .early_stop import EarlyStopper, make_pruner
+from .experiment import EventSink, Events, Executed, ExperimentExecutor
 from .feasibility import known_constraint_violation
 from .leases import LeaseKeeper, default_worker_name
-from .runners import ExperimentRunner, Outcome
-from .samplers import make_sampler
-from .scoring import better, failure_values, is_feasible, objective_values, select_metrics
+from .runners import ExperimentRunner
+from .scoring import better, failure_values, objective_values
 from .space import SpaceCodec, grid_size
+from .study import open_study
 from .warm_start import candidate_configurations, predict, prior_count, top_candidates, warm_start_from_task
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-EventSink = Callable[[str, dict], None]
+__all__ = ["EventSink", "TaskCancelled", "Tuner", "MODES"]
 _MAX_DUPLICATE_STREAK = 200
 WAIT = "wait"  # _next: the budget is all taken, but other tuners' experiments may still give some back
 MODES = ("alone", "owner", "helper")
@@ -56,34 +54,22 @@ class Tuner:
         # Nobody else sees an in-memory database: its leases never need renewing.
         self.lease_seconds = 1e9 if store.in_memory else lease_seconds
         self.leases = LeaseKeeper(store, task_id, self.worker, self.lease_seconds)
-        self.on_event = on_event or (lambda kind, data: None)
         self.cancel = cancel or threading.Event()
+        self.events = Events(store, task_id, on_event)
+        self.executor = ExperimentExecutor(task, store, task_id, runner, pool, self.events, self.cancel, self.worker)
         self.codec = SpaceCodec(task.search.space)
         self.dists = self.codec.distributions
         self.space_size = grid_size(task.search.space)
         self._lock = threading.RLock()
         self._dup_streak = 0
         self._seen_keys: set[str] = set()
-        self._best_score: float | None = None
-        self._last_cancel_poll = 0.0
         self._errors: list[BaseException] = []
         self.predictions: dict = {}
-        self._defaults = defaults_in_space(task, self.codec)  # the baseline as a point of the space, or None
+        self.baseline = Baseline(task, self.codec, store, task_id, self.executor, self.leases)
         self.prior: Callable[[], dict] = self._predict  # the twin's ranking; replaceable (benchmarks)
-        self.study = self._study()
+        self.study = open_study(task, task_id, store)
 
     # -- setup -------------------------------------------------------------------------------
-    def _study(self) -> optuna.Study:
-        if self.store.in_memory:  # planning and benchmarks: nothing to keep, no disk traffic
-            storage: optuna.storages.BaseStorage = optuna.storages.InMemoryStorage()
-        else:
-            storage = optuna.storages.RDBStorage(self.store.url, engine_kwargs=(
-                {"connect_args": {"timeout": 30}} if self.store.url.startswith("sqlite") else {"pool_pre_ping": True}))
-        directions = [o.direction for o in self.task.objectives]
-        return optuna.create_study(storage=storage, study_name=f"autotuner-task-{self.task_id}",
-                                   directions=directions, load_if_exists=True, pruner=make_pruner(self.task),
-                                   sampler=make_sampler(self.task.search, len(directions)))
-
     def _recover(self) -> None:
         """After a crash or kill: unfinished experiments are marked and their configurations re-queued."""
         if self.mode == "helper":  # the owner recovers; expired leases are taken back in the loop
@@ -96,12 +82,12 @@ class Tuner:
                                              extra={**exp.extra, "requeued": True})
                 if exp.trial_number is not None:
                     self.study.enqueue_trial(self.codec.encode(exp.params), skip_if_exists=False)
-            elif exp.baseline and exp.status in FINISHED and self._defaults is not None:
-                self._seen_keys.add(params_key(self._defaults))
+            elif exp.baseline and exp.status in FINISHED and self.baseline.defaults is not None:
+                self._seen_keys.add(params_key(self.baseline.defaults))
             elif exp.status in FINISHED and not exp.baseline:
                 self._seen_keys.add(exp.params_key)
-                if exp.status == "succeeded" and better(self.task, exp.score, self._best_score):
-                    self._best_score = exp.score
+                if exp.status == "succeeded" and better(self.task, exp.score, self.executor.best_score):
+                    self.executor.best_score = exp.score
         if self.mode == "alone":
             for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 self.study.tell(t.number, state=TrialState.FAIL)
@@ -115,13 +101,13 @@ class Tuner:
             return
         if search.warm_start:
             n = warm_start_from_task(self.study, self.store, self.task, search.warm_start, self.codec)
-            self._emit("warm_start", None, source=search.warm_start, trials=n)
+            self.events.emit("warm_start", None, source=search.warm_start, trials=n)
         if search.prior == "simulate":
             self.predictions = self.prior()
             top = top_candidates(self.task, self.predictions, prior_count(self.task))
             for cand in top:
                 self.study.enqueue_trial(self.codec.encode(cand.params), skip_if_exists=True)
-            self._emit("prior", None, evaluated=len(self.predictions), enqueued=[c.params for c in top])
+            self.events.emit("prior", None, evaluated=len(self.predictions), enqueued=[c.params for c in top])
 
     def _predict(self) -> dict:
         simulate = {**(self.task.simulate.model_dump() if self.task.simulate else {"gpu": "h100"}),
@@ -140,7 +126,7 @@ class Tuner:
         self._recover()
         self._warm_start()
         if self.mode != "helper":
-            run_baseline(self, wait=False)
+            self._run_baseline(wait=False)
         workers = [threading.Thread(target=self._worker, name=f"tuner-{i}", daemon=True)
                    for i in range(self.task.search.parallel)]
         for w in workers:
@@ -156,31 +142,28 @@ class Tuner:
             raise
         if self._errors:
             raise self._errors[0]
-        if self.mode != "helper" and not self._cancelled():
+        if self.mode != "helper" and not self.executor.cancelled():
             # Lapsed after the budget was spent: not run again, but not left "running" either.
-            self.leases.take_back_expired(self.study, self._taken_back)
-            run_baseline(self, wait=True)  # its first run was lost with a dead worker
-            confirm_top(self)
+            self.leases.take_back_expired(self.study, self.executor.take_back)
+            self._run_baseline(wait=True)  # its first run was lost with a dead worker
+            confirm_top(self.task, self.store, self.task_id, self.executor)
         if self.cancel.is_set():
             raise TaskCancelled()
 
-    # -- the loop ----------------------------------------------------------------------------
-    def _cancelled(self) -> bool:
-        if not self.cancel.is_set() and time.monotonic() - self._last_cancel_poll > 1.0:
-            self._last_cancel_poll = time.monotonic()
-            row = self.store.task(self.task_id)
-            if row is not None and row.cancel_requested:
-                self.cancel.set()
-        return self.cancel.is_set()
+    def _run_baseline(self, wait: bool) -> None:
+        told = self.baseline.run(self.study, wait)
+        if told is not None:
+            self._seen_keys.add(told)
 
+    # -- the loop ----------------------------------------------------------------------------
     def _next(self) -> tuple[optuna.Trial, dict, ExperimentRow] | str | None:
         """Under the lock: the next configuration to run; WAIT while other experiments hold the rest of
         the budget; None when the budget or the space is spent. The database arbitrates between tuners."""
         budget = self.task.search.max_experiments
         while True:
-            if self._cancelled():
+            if self.executor.cancelled():
                 return None
-            self.leases.take_back_expired(self.study, self._taken_back, requeue=self._requeue)
+            self.leases.take_back_expired(self.study, self.executor.take_back, requeue=self._requeue)
             finished, active = self.store.budget_state(self.task_id)
             if finished >= budget:
                 return None
@@ -190,7 +173,7 @@ class Tuner:
                 return WAIT if active else None
             trial = self.study.ask(self.dists)
             params = self.codec.decode(trial.params)
-            baseline = baseline_equivalent(self, params)
+            baseline = self.baseline.equivalent(params)
             if baseline is not None:  # the engine's defaults: measured already, as the baseline
                 self._dup_streak += 1
                 self._tell_recorded(trial, baseline)
@@ -214,9 +197,8 @@ class Tuner:
             self._seen_keys.add(exp.params_key)
             reason = known_constraint_violation(self.task, params, len(self.pool.ids))
             if reason:
-                self.store.update_experiment(exp.id, status="rejected", error=reason, finished_at=utcnow())
+                self.executor.reject(exp, params, reason)
                 self._tell(trial, failure_values(self.task), self._constraints(None, known=1.0))
-                self._emit("experiment_finished", exp.id, params=params, status="rejected", error=reason)
                 continue
             self.leases.hold(exp.id)
             return trial, params, exp
@@ -224,12 +206,6 @@ class Tuner:
     def _requeue(self, params: dict) -> None:
         self._seen_keys.discard(params_key(params))
         self.study.enqueue_trial(self.codec.encode(params), skip_if_exists=False)
-
-    def _taken_back(self, exp_id: int, params: dict, requeued: bool) -> None:
-        reap = getattr(self.runner, "reap", None)
-        reaped = reap(f"{self.task.name}-exp{exp_id}") if reap else []
-        self._emit("experiment_taken_back", exp_id, params=params, requeued=requeued, reaped=reaped,
-                   reason="its worker stopped renewing the lease")
 
     def _worker(self) -> None:
         try:
@@ -249,39 +225,11 @@ class Tuner:
                 continue
             trial, params, exp = nxt
             try:
-                outcome, status = self._run(exp, params, trial)
+                done = self.executor.run(exp, params, trial)
                 with self._lock:
-                    self._record(trial, exp, params, outcome, status)
+                    self._record(trial, exp, params, done)
             finally:
                 self.leases.release(exp.id)
-
-    def _run(self, exp: ExperimentRow, params: dict, trial: optuna.Trial | None) -> tuple[Outcome, str]:
-        from ..engines import get_adapter
-        need = get_adapter(self.task.engine).gpu_count({**self.task.fixed_args, **params})
-        try:
-            gpus = self.pool.acquire(need, cancel=self.cancel)
-        except PoolCancelled:
-            return Outcome(False, error="cancelled while waiting for GPUs", reason="cancelled"), "interrupted"
-        try:
-            self.store.update_experiment(exp.id, status="running", started_at=utcnow(), gpus=gpus, phase="starting")
-            self._emit("experiment_started", exp.id, params=params, gpus=gpus, baseline=exp.baseline)
-            stopper = EarlyStopper(self.task, trial)
-
-            def on_level(level) -> bool:
-                self._emit("level_finished", exp.id, level=level.label, metrics=_brief(level.metrics))
-                return stopper.on_level(level)
-
-            name = f"{self.task.name}-exp{exp.id}"
-            outcome = self.runner.run(params, gpus, name, lambda ph: self._phase(exp.id, ph), on_level, self.cancel)
-        finally:
-            self.pool.release(gpus)
-        outcome.verdict = stopper.verdict
-        if not outcome.ok:
-            return outcome, ("failed" if outcome.reason != "cancelled" else "interrupted")
-        if stopper.verdict == "not competitive":
-            return outcome, "pruned"
-        metrics = select_metrics(self.task, outcome.levels)
-        return outcome, ("succeeded" if is_feasible(self.task, metrics) else "infeasible")
 
     # -- recording ---------------------------------------------------------------------------
     def _constraints(self, metrics: dict | None, deploy: float = 0.0, known: float = 0.0) -> dict[str, float]:
@@ -306,66 +254,21 @@ class Tuner:
         else:
             self._tell(trial, objective_values(self.task, exp.metrics), self._constraints(exp.metrics))
 
-    def _record(self, trial, exp, params, outcome: Outcome, status: str) -> None:
-        metrics = self._finish_experiment(exp, params, outcome, status)
+    def _record(self, trial: optuna.Trial, exp: ExperimentRow, params: dict, done: Executed) -> None:
+        """Record the experiment, then tell the search what it learned."""
+        metrics = self.executor.record(exp, params, done)
         if metrics is None:  # taken back: its trial was failed and its configuration queued again
             return
-        if status == "interrupted":  # stopped, not measured: whichever tuner asks next runs it again
+        if done.status == "interrupted":  # stopped, not measured: whichever tuner asks next runs it again
             self.study.tell(trial, state=TrialState.FAIL)
             self._requeue(params)
             self.store.update_experiment(exp.id, extra={**(self.store.experiment(exp.id).extra or {}),
                                                         "requeued": True})
-        elif status == "pruned" and outcome.verdict == "not competitive":
+        elif done.status == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
-        elif status == "failed":
+        elif done.status == "failed":
             self._tell(trial, failure_values(self.task), self._constraints(None, deploy=1.0))
         else:
             values = [v if not math.isnan(v) else f for v, f in
                       zip(objective_values(self.task, metrics), failure_values(self.task))]
             self._tell(trial, values, self._constraints(metrics))
-
-    def _finish_experiment(self, exp, params, outcome: Outcome, status: str) -> dict | None:
-        """Records the outcome; None when the experiment is no longer ours to record."""
-        metrics = select_metrics(self.task, outcome.levels) if outcome.ok else {}
-        values = objective_values(self.task, metrics) if metrics else []
-        score = values[0] if values and not math.isnan(values[0]) else None
-        error = outcome.error
-        if status == "pruned" and outcome.verdict == "not competitive":
-            error = "stopped early: not competitive with the experiments so far"
-        elif status == "infeasible":
-            misses = {k: v for k, v in self.task.slo_violations(metrics).items() if v > 0}
-            error = "SLO not met: " + ", ".join(
-                f"{k} = {metrics.get(k, float('nan')):.4g} (limit {self.task.slo[k]:g})" for k in misses)
-            if outcome.verdict == "hopeless":
-                error += "; stopped early: the lowest load level already misses it"
-        elif status == "failed" and outcome.reason:
-            error = f"{outcome.reason}: {error}"
-        kept = self.store.finish_experiment(exp.id, self.worker, status=status, finished_at=utcnow(),
-                                            metrics=metrics, levels=outcome.levels, score=score, scores=values,
-                                            error=error, log_path=outcome.log_path, phase=None,
-                                            extra={"timings": outcome.timings, "reason": outcome.reason,
-                                                   "telemetry": outcome.telemetry})
-        if not kept:  # our lease lapsed (a stalled or cut-off worker) and another tuner took it back
-            self._emit("experiment_result_dropped", exp.id, params=params, status=status,
-                       reason="the lease had expired and the experiment was taken back")
-            return None
-        self._emit("experiment_finished", exp.id, params=params, status=status, score=score, error=error,
-                   baseline=exp.baseline)
-        if status == "succeeded" and not exp.baseline and better(self.task, score, self._best_score):
-            self._best_score = score
-            self._emit("best_changed", exp.id, params=params, score=score)
-        return metrics
-
-    def _phase(self, exp_id: int, phase: str) -> None:
-        self.store.update_experiment(exp_id, phase=phase)
-        self._emit("experiment_phase", exp_id, phase=phase)
-
-    def _emit(self, kind: str, exp_id: int | None = None, **data: Any) -> None:
-        payload = {"experiment": exp_id, **data}
-        self.store.add_event(self.task_id, kind, payload)
-        self.on_event(kind, payload)
-
-
-def _brief(metrics: dict) -> dict:
-    keys = ("ttft_p90", "tpot_p90", "output_throughput", "request_throughput", "success_rate")
-    return {k: metrics.get(k) for k in keys}

@@ -4,11 +4,19 @@ A benchmark that ran to its end can still be worthless: the engine died half-way
 all failed fast), it hung with its port open until the experiment's deadline, or it answered a share
 of requests with errors. Such an experiment is ``failed`` with one of these reasons, its partial
 levels are kept for the record, and the search is told it is infeasible.
+``experiment_status`` then names the status of every experiment, from its outcome.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..spec.task import Task
+from .scoring import is_feasible, select_metrics
+
+if TYPE_CHECKING:  # a type only: the runners import this module
+    from .runners import Outcome
 
 ENGINE_DIED = "engine_died"
 DEADLINE = "deadline"
@@ -42,3 +50,29 @@ def measurement_problem(levels: list[dict], min_success_rate: float, engine_aliv
                                    f"(benchmark.min_success_rate {min_success_rate:g})"
                                    + (f": {sample}" if sample else ""))
     return None
+
+
+# -- the experiment's status: the one place that decides it -------------------------------------
+def experiment_status(task: Task, outcome: "Outcome") -> str:
+    """succeeded | failed | infeasible | pruned | interrupted (cancelled before it was measured)."""
+    if not outcome.ok:
+        return "interrupted" if outcome.reason == "cancelled" else "failed"
+    if outcome.verdict == "not competitive":
+        return "pruned"
+    return "succeeded" if is_feasible(task, select_metrics(task, outcome.levels)) else "infeasible"
+
+
+def status_error(task: Task, outcome: "Outcome", status: str, metrics: dict) -> str | None:
+    """The message recorded with a status: why it is not ``succeeded`` (None when nothing to say)."""
+    if status == "pruned":
+        return "stopped early: not competitive with the experiments so far"
+    if status == "infeasible":
+        misses = {k: v for k, v in task.slo_violations(metrics).items() if v > 0}
+        error = "SLO not met: " + ", ".join(
+            f"{k} = {metrics.get(k, float('nan')):.4g} (limit {task.slo[k]:g})" for k in misses)
+        if outcome.verdict == "hopeless":
+            error += "; stopped early: the lowest load level already misses it"
+        return error
+    if status == "failed" and outcome.reason:
+        return f"{outcome.reason}: {outcome.error}"
+    return outcome.error

@@ -1,14 +1,14 @@
-"""One task from start to results: pick the runner and deployer, resume or restart, run the tuner."""
+"""One task from start to results: wire the runner, deployer and load generator, resume or restart,
+run the tuner."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import optuna
 
 from ..deploy.base import Deployer
 from ..deploy.gpu_pool import GpuPool, discover_gpus
@@ -18,9 +18,13 @@ from ..spec.errors import SpecError
 from ..spec.task import Simulate, Task
 from ..store import Store
 from ..store.models import utcnow
-from ..search.runners import DeployedRunner, ExperimentRunner, VirtualRunner
+from ..search.experiment import EventSink
+from ..search.runners import DeployedRunner, ExperimentRunner, LoadGenerator, VirtualRunner
 from ..search.space import check_strategy
-from ..search.tuner import EventSink, TaskCancelled, Tuner
+from ..search.study import delete_study
+from ..search.tuner import TaskCancelled, Tuner
+
+log = logging.getLogger("autotuner.session")
 
 
 @dataclass
@@ -91,49 +95,57 @@ def prepare_task(store: Store, task: Task, options: RunOptions, status: str = "r
 
 
 def delete_task(store: Store, task_id: int) -> None:
-    try:
-        optuna.delete_study(study_name=f"autotuner-task-{task_id}", storage=store.url)
-    except KeyError:
-        pass
+    delete_study(store, task_id)
     store.delete_task(task_id)
 
 
-def make_runner(task: Task, options: RunOptions, run_dir: Path, shared: bool = False) -> ExperimentRunner:
-    """``shared``: other tuners may run this task's engines now; only dead tuners' local engines
-    (their owner process is gone) are reaped, not the task's containers or cluster objects."""
+@dataclass
+class Wiring:
+    """What a task runs on: its runner and the GPU ids its pool hands out."""
+
+    runner: ExperimentRunner
+    gpu_ids: list[int]
+
+
+def wire(task: Task, options: RunOptions, run_dir: Path, shared: bool = False) -> Wiring:
+    """The task's runner and GPUs. ``shared``: other tuners may run this task's engines now; only
+    leftovers whose tuner is gone (``Deployer.leftovers_are_orphans``) are reaped then."""
     adapter = get_adapter(task.engine)
     sim = simulation(task, options)
     sim_args = None if sim is None else {**sim.model_dump(), "seed": task.search.seed}
     if sim is not None and sim.virtual_time:
-        return VirtualRunner(task, adapter, sim_args, seed=task.search.seed)
-    deployer = make_deployer(task, run_dir / "logs", options, simulated=sim is not None)
-    from ..deploy.local import LocalDeployer
-    reap = not shared or isinstance(deployer, LocalDeployer)
-    for leftover in (deployer.reap_leftovers() if reap else []):
-        print(f"reaped an engine left by an earlier run: {leftover}")
-    return DeployedRunner(task, adapter, deployer, sim_args, seed=task.search.seed)
+        return Wiring(VirtualRunner(task, adapter, sim_args, seed=task.search.seed), task.gpu_ids)
+    deployer, load = make_deployer(task, run_dir / "logs", options, simulated=sim is not None)
+    if not shared or deployer.leftovers_are_orphans:
+        for leftover in deployer.reap_leftovers():
+            log.warning("reaped an engine left by an earlier run: %s", leftover)
+    runner = DeployedRunner(task, adapter, deployer, sim_args, seed=task.search.seed, load=load)
+    return Wiring(runner, gpu_ids(task, deployer))
 
 
-def make_deployer(task: Task, log_dir: Path, options: RunOptions, simulated: bool) -> Deployer:
-    """The task's deployer; ``--simulate`` runs through the local one whatever the task says."""
+def make_deployer(task: Task, log_dir: Path, options: RunOptions,
+                  simulated: bool) -> tuple[Deployer, LoadGenerator | None]:
+    """The task's deployer and, when not our own client, the load generator its benchmark needs;
+    ``--simulate`` runs through the local deployer whatever the task says."""
     if task.deployment == "docker" and not simulated:
         from ..deploy.docker import DockerDeployer
-        return DockerDeployer.from_task(task, log_dir)
+        return DockerDeployer.from_task(task, log_dir), None
     if task.deployment == "kubernetes" and not (simulated and options.simulate_gpu):
         from ..deploy.kubernetes import make_kubernetes_deployer
-        return make_kubernetes_deployer(task, log_dir)
+        kube_deployer = make_kubernetes_deployer(task, log_dir)
+        if task.benchmark.runner != "ome-benchmarkjob":
+            return kube_deployer, None
+        from ..deploy.kubernetes.benchmark_job import BenchmarkJobRunner  # genai-bench in the cluster
+        return kube_deployer, BenchmarkJobRunner(lambda: kube_deployer.kube, task, kube_deployer.options)
     from ..deploy.local import LocalDeployer
-    return LocalDeployer(log_dir=log_dir, state_dir=options.state_dir)
+    return LocalDeployer(log_dir=log_dir, state_dir=options.state_dir), None
 
 
-def gpu_ids(task: Task, runner: ExperimentRunner) -> list[int]:
-    """The pool's GPU ids; on a cluster, no more than its nodes report allocatable."""
-    deployer = getattr(runner, "deployer", None)
-    if task.deployment == "kubernetes" and hasattr(deployer, "kube"):
-        from ..deploy.kubernetes import allocatable_gpus
-        available = allocatable_gpus(deployer.kube)
-        if 0 < available < len(task.gpu_ids):
-            return task.gpu_ids[:available]
+def gpu_ids(task: Task, deployer: Deployer) -> list[int]:
+    """The pool's GPU ids; no more than the deployer can place (a cluster's allocatable GPUs)."""
+    available = deployer.capacity()
+    if available is not None and 0 < available < len(task.gpu_ids):
+        return task.gpu_ids[:available]
     return task.gpu_ids
 
 
@@ -149,8 +161,8 @@ def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_even
     run_dir.mkdir(parents=True, exist_ok=True)
 
     def tuner() -> Tuner:
-        run_with = runner or make_runner(task, options, run_dir, shared=mode != "alone")
-        return Tuner(task, store, task_id, run_with, GpuPool(gpu_ids(task, run_with)), on_event, cancel,
+        wiring = Wiring(runner, task.gpu_ids) if runner else wire(task, options, run_dir, shared=mode != "alone")
+        return Tuner(task, store, task_id, wiring.runner, GpuPool(wiring.gpu_ids), on_event, cancel,
                      mode=mode, worker=worker, lease_seconds=lease_seconds)
 
     if mode == "helper":

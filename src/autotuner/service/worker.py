@@ -18,41 +18,17 @@ from collections.abc import Callable
 
 from ..report.results import write_results
 from ..search.leases import default_worker_name
-from .session import RunOptions, execute
-from ..search.tuner import EventSink
+from ..search.experiment import EventSink
+from ..search.study import prepare_storage
 from ..spec import SpecError, task_from_dict
 from ..spec.task import Task
 from ..store import Store
 from ..store.models import utcnow
+from .session import RunOptions, execute
 
 log = logging.getLogger("autotuner.worker")
 RunTask = Callable[[Store, Task, int, RunOptions, "EventSink | None", threading.Event], str]
 DEFAULT_LEASE_SECONDS = 30.0
-
-
-_prepared: set[str] = set()
-_prepare_lock = threading.Lock()
-
-
-def prepare_optuna_storage(store: Store, attempts: int = 5) -> None:
-    """Create Optuna's tables once, before any task runs: two tuners starting together on a fresh
-    database would otherwise both try to create them, and one fails ("table already exists")."""
-    with _prepare_lock:
-        if store.url in _prepared:
-            return
-        import optuna
-
-        for attempt in range(attempts):
-            try:
-                kwargs = {"connect_args": {"timeout": 30}} if store.url.startswith("sqlite") else {}
-                storage = optuna.storages.RDBStorage(store.url, engine_kwargs=kwargs)
-                storage.engine.dispose()
-                break
-            except Exception:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.5 * (attempt + 1))
-        _prepared.add(store.url)
 
 
 class Worker:
@@ -112,7 +88,7 @@ class Worker:
         """Claim one task and run it to its end; returns its id, or None when nothing was queued."""
         if self._stop.is_set():
             return None
-        prepare_optuna_storage(self.store)
+        prepare_storage(self.store)
         row, helping = self.store.claim_task(self.name, self.lease_seconds), False
         if row is None and self.join:
             row, helping = next(iter(self.store.joinable_tasks(self.name)), None), True

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ...bench.genai_results import GENAI_METRICS, GenaiResultError, levels_from_stream
-from ...bench.result import LevelResult
+from ...bench.result import BenchmarkResult, LevelResult
 from ...spec.task import Task
 from ..base import DeploymentError
 from .client import Kube, api_message, api_status, is_api_error, wait_for
@@ -63,9 +63,25 @@ def benchmark_problems(task: Task) -> list[str]:
 
 
 class BenchmarkJobRunner:
-    def __init__(self, kube: Kube, task: Task, options: KubernetesOptions):
-        self.kube, self.task, self.options = kube, task, options
+    """A load generator (``search.runners.LoadGenerator``) for the deployed runner, chosen when the
+    task is wired; ``connect`` gives the cluster's client (the deployer's, connected on first use)."""
+
+    def __init__(self, connect: Callable[[], Kube], task: Task, options: KubernetesOptions):
+        self.connect, self.task, self.options = connect, task, options
         self.claim, self.path = pvc_location(options.benchmark_output)
+
+    @property
+    def kube(self) -> Kube:
+        return self.connect()
+
+    def measure(self, deployment: Any, name: str, num_gpus: int, time_left: float,
+                on_level: Callable[[LevelResult], bool], stop: threading.Event,
+                cancel: threading.Event | None) -> BenchmarkResult:
+        """The experiment's whole load; its levels reach ``on_level`` once the job has finished."""
+        levels = self.run(name, num_gpus, time.monotonic() + time_left, cancel)
+        for level in levels:
+            on_level(level)
+        return BenchmarkResult(levels)
 
     def run(self, experiment: str, num_gpus: int, deadline: float, cancel: threading.Event | None) -> list[LevelResult]:
         job = benchmark_job(self.task, self.options, experiment)

@@ -21,7 +21,7 @@ import yaml
 from ...spec.task import Task
 from ..base import Deployer, Deployment, DeploymentError, Endpoint, LaunchSpec, last_lines
 from ..reaper import safe_name
-from .client import Kube, api_message, api_status, is_api_error, k8s, wait_for
+from .client import Kube, allocatable_gpus, api_message, api_status, is_api_error, k8s, wait_for
 from .diagnostics import describe_conditions, early_failure, pod_log, pod_report
 from .options import (EXPERIMENT_LABEL, MANAGED_BY, MANAGED_BY_VALUE, TASK_LABEL, dns_name, label_value,
                       owner_labels, parse_options, selector)
@@ -133,6 +133,13 @@ class KubeDeployer(Deployer):
                 self._kube = Kube.connect(self.options)
             return self._kube
 
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{safe_name(name)}.log"
+
+    def capacity(self) -> int | None:
+        """The nodes' allocatable ``nvidia.com/gpu`` (None when they report none)."""
+        return allocatable_gpus(self.kube) or None
+
     def target(self, name: str) -> Target:
         return Target(name, dns_name(name), selector(owner_labels(self.task.name, name)))
 
@@ -152,7 +159,7 @@ class KubeDeployer(Deployer):
         deadline = time.monotonic() + startup_timeout
         target = self.target(name)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{safe_name(name)}.log"
+        log_path = self.log_path(name)
         log_path.write_text("")
         try:
             self._prepare_once()

@@ -10,11 +10,9 @@ its own configuration. Readiness is the InferenceService's ``Ready`` condition, 
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
-from ...bench.result import LevelResult
 from ...spec.task import Task
 from ..base import DeploymentError, LaunchSpec, mentions_oom
 from . import presets
@@ -176,12 +174,6 @@ class OmeDeployer(KubeDeployer):
             if api_status(e) != 404:
                 raise
         return [(lambda: self.get_main(rname), (*self.watch_main(), rname))]
-
-    def run_benchmark_job(self, name: str, num_gpus: int, deadline: float,
-                          cancel: threading.Event | None) -> list[LevelResult]:
-        """The experiment's load from an OME BenchmarkJob (``benchmark.runner: ome-benchmarkjob``)."""
-        from .benchmark_job import BenchmarkJobRunner
-        return BenchmarkJobRunner(self.kube, self.task, self.options).run(name, num_gpus, deadline, cancel)
 
     def list_task_objects(self) -> list[dict[str, Any]]:
         return self.kube.custom.list_namespaced_custom_object(
