@@ -58,3 +58,21 @@ def test_blackwell_gpus_have_published_specs():
     assert 175 < b200.memory_gib < 184 and 260 < b300.memory_gib < 280 and 180 < gb200.memory_gib < 190
     assert b200.hbm_gbps == 8000 and b200.peak_flops(fp8=True) == 2 * b200.peak_flops(fp8=False)
     assert b300.peak_flops(fp8=True, fp4=True) > b200.peak_flops(fp8=True, fp4=True)
+
+
+def test_predict_command_prints_json_and_refuses_bad_flags():
+    import json
+
+    from typer.testing import CliRunner
+
+    from autotuner.cli.main import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["predict", "vllm", "h100", "meta-llama/Llama-3.1-8B", "-s", "D(256,32)", "-c", "4",
+                             "--json", "--", "--max-num-seqs", "2"])
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(ok.output)
+    assert doc["memory"]["max_concurrency"] <= 2 and doc["metrics"]["ttft_mean"] > 0
+    assert doc["argv"][-2:] == ["--max-num-seqs", "2"]
+    bad = runner.invoke(app, ["predict", "sglang", "h100", "meta-llama/Llama-3.1-8B", "--", "--tp-size", "x"])
+    assert bad.exit_code == 2 and "--tp-size" in bad.output

@@ -12,7 +12,7 @@ engine's own message; bad arguments of the call itself raise ``ValueError`` nami
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,12 +58,20 @@ class Prediction:
         return asdict(self)
 
 
-def flags_to_argv(flags: Mapping[str, Any] | None) -> list[str]:
+Flags = Mapping[str, Any] | Sequence[str] | None
+
+
+def flags_to_argv(flags: Flags) -> list[str]:
     """``{"tp-size": 2, "enable-mixed-chunk": True}`` -> ``["--tp-size", "2", "--enable-mixed-chunk"]``.
 
     Keys may carry their dashes or not, and underscores stand for dashes. ``True`` is a bare switch,
-    ``False``/``None`` leave the flag out, a list gives several values.
+    ``False``/``None`` leave the flag out, a list gives several values. A sequence of strings is
+    taken as the engine's command line already.
     """
+    if flags is not None and not isinstance(flags, Mapping):
+        if isinstance(flags, str) or not all(isinstance(a, str) for a in flags):
+            raise ValueError("flags: give a mapping of flag -> value or a list of arguments, not a shell string")
+        return list(flags)
     argv: list[str] = []
     for key, value in (flags or {}).items():
         if not isinstance(key, str) or not key.strip("-"):
@@ -80,7 +88,7 @@ def flags_to_argv(flags: Mapping[str, Any] | None) -> list[str]:
     return argv
 
 
-def engine_argv(engine: str, gpu: str, model: str, flags: Mapping[str, Any] | None = None) -> list[str]:
+def engine_argv(engine: str, gpu: str, model: str, flags: Flags = None) -> list[str]:
     """The simulated engine's command line for this engine, GPU, model and engine flags."""
     if engine not in PERSONALITIES:
         raise ValueError(f"engine {engine!r} is not one of: {', '.join(PERSONALITIES)}")
@@ -110,7 +118,7 @@ def memory_summary(engine: SimEngine, mean_request_tokens: float) -> MemorySumma
                          max_running_requests=slots)
 
 
-def predict(engine: str, gpu: str, model: str, flags: Mapping[str, Any] | None = None,
+def predict(engine: str, gpu: str, model: str, flags: Flags = None,
             scenario: str = "D(1024,256)", concurrency: int | None = None, rate: float | None = None,
             num_requests: int | None = None, seed: int = 0) -> Prediction:
     """The benchmark of one load level (``concurrency`` users, or Poisson ``rate`` req/s) on the twin.
