@@ -22,13 +22,16 @@ class GPU:
     link_gbps: float  # per-GPU one-direction bandwidth to its peers (NVLink or PCIe), GB/s
     allreduce_latency_s: float  # fixed cost of one small all-reduce across the node
     interconnect: str
+    fp4_tflops: float | None = None  # None: no FP4 tensor cores (FP4 weights are dequantized to FP8/BF16)
 
     @property
     def memory_gib(self) -> float:
         return self.memory_bytes / GIB
 
-    def peak_flops(self, fp8: bool) -> float:
-        if fp8 and self.fp8_tflops:
+    def peak_flops(self, fp8: bool, fp4: bool = False) -> float:
+        if fp4 and self.fp4_tflops:
+            return self.fp4_tflops * 1e12
+        if (fp8 or fp4) and self.fp8_tflops:
             return self.fp8_tflops * 1e12
         return self.bf16_tflops * 1e12
 
@@ -42,8 +45,18 @@ GPUS: dict[str, GPU] = {
                 "NVLink 3"),
     "l40s": GPU("l40s", "NVIDIA L40S (48GB GDDR6)", int(44.39 * GIB), 362.0, 733.0, 864.0, 25.0, 30e-6,
                 "PCIe Gen4"),
+    # Blackwell: HGX B200 / B300 (Blackwell Ultra) and the GB200 NVL72 superchip's GPU; NVLink 5 is
+    # 1.8 TB/s both ways per GPU. B300 trades FP64 for more FP4; its BF16/FP8 match B200.
+    "b200": GPU("b200", "NVIDIA B200 (SXM, 180GB HBM3e)", int(178.4 * GIB), 2250.0, 4500.0, 8000.0, 900.0,
+                8e-6, "NVLink 5", fp4_tflops=9000.0),
+    "b300": GPU("b300", "NVIDIA B300 (SXM, 288GB HBM3e)", int(268.0 * GIB), 2250.0, 4500.0, 8000.0, 900.0,
+                8e-6, "NVLink 5", fp4_tflops=13500.0),
+    "gb200": GPU("gb200", "NVIDIA GB200 (NVL72, 186GB HBM3e per GPU)", int(184.0 * GIB), 2500.0, 5000.0, 8000.0,
+                 900.0, 8e-6, "NVLink 5 (NVL72)", fp4_tflops=10000.0),
 }
-ALIASES = {"h100_sxm": "h100", "h100-sxm": "h100", "a100_80gb": "a100", "a100-80gb": "a100", "h200_sxm": "h200"}
+ALIASES = {"h100_sxm": "h100", "h100-sxm": "h100", "a100_80gb": "a100", "a100-80gb": "a100", "h200_sxm": "h200",
+           "h200-sxm": "h200", "b200_sxm": "b200", "b200-sxm": "b200", "b300_sxm": "b300", "b300-sxm": "b300",
+           "gb200_nvl72": "gb200"}
 
 
 def get_gpu(name: str) -> GPU:

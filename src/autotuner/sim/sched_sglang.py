@@ -37,6 +37,14 @@ class SGLangScheduler(Scheduler):
         if self.chunked is req:
             self.chunked = None
 
+    def steady_decode(self) -> tuple[list[Request], int] | None:
+        if self.chunked is not None or self.waiting or not self.running:
+            return None
+        return self.running, 1 << 30
+
+    def after_decode_steps(self, steps: int) -> None:
+        self.new_token_ratio = max(self.min_ratio, self.new_token_ratio - self.ratio_decay * steps)
+
     def _reserve(self, req: Request) -> float:
         return min(req.max_tokens - req.generated, CLIP_MAX_NEW_TOKENS) * self.new_token_ratio
 

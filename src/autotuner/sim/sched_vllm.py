@@ -74,6 +74,23 @@ class VLLMScheduler(Scheduler):
             self.running = [r for r in running if r.id in self.requests]
         return result
 
+    def steady_decode(self) -> tuple[list[Request], int] | None:
+        running = self.running
+        if self.waiting or not running or len(running) > self.cfg.max_batched_tokens:
+            return None
+        if any(r.in_prefill for r in running):
+            return None
+        longest = max(r.seq_len for r in running)
+        limit = 1 << 30
+        if self.decode_graph(len(running)) and longest <= self.cfg.max_seq_len_to_capture:
+            limit = self.cfg.max_seq_len_to_capture - longest  # the graph stays usable for that many steps
+        return running, limit
+
+    def decode_graph(self, batch: int) -> bool:
+        longest = max((r.seq_len for r in self.running), default=0)
+        return (self.cfg.cuda_graph and batch <= self.cfg.cuda_graph_max_bs
+                and longest <= self.cfg.max_seq_len_to_capture)
+
     def _victim(self) -> Request:
         if self.cfg.schedule_policy == "priority":
             return max(self.running, key=lambda r: (r.priority, r.arrival))  # lower value = more important

@@ -137,6 +137,18 @@ class Scheduler(ABC):
     def step(self, now: float) -> StepResult:
         """One engine iteration: which tokens it emits and how long it takes."""
 
+    # -- many decode steps at once (``decode_run``) -------------------------------------------------
+    def steady_decode(self) -> tuple[list[Request], int] | None:
+        """The running batch and how many steps it may decode unchanged, when no prefill or admission
+        can happen until a request finishes or a new one arrives; None otherwise."""
+        return None
+
+    def decode_graph(self, batch: int) -> bool:
+        return self.cfg.cuda_graph and batch <= (self.cfg.cuda_graph_max_bs or 0)
+
+    def after_decode_steps(self, steps: int) -> None:
+        """Hook: what the personality updates after ``steps`` decode-only steps."""
+
     # -- shared mechanics --------------------------------------------------------------------------
     def _forget_partial(self, req: Request) -> None:
         """Hook: a personality forgets its own references to ``req`` (e.g. SGLang's chunked request)."""

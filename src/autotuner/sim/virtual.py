@@ -20,6 +20,7 @@ from ..bench.result import BenchmarkResult, LevelResult
 from ..bench.seeds import arrival_gaps, prompt_rng, shape_rng
 from ..spec.scenarios import parse_scenario
 from ..spec.workload import Workload
+from .decode_run import DecodeRun, decode_run
 from .engine import SimEngine
 from .errors import SimStartupError
 from .pacing import CLIENT_LATENCY_S, DELIVERY_LATENCY_S, IDLE_POLL_S, stream_chunk_boundary
@@ -105,6 +106,15 @@ class VirtualClockEngine:
         if scheduler.idle:
             self._busy[index] = False
             return
+        if self.interval == 1:
+            horizon = self._events[0][0] if self._events else float("inf")
+            run = decode_run(scheduler, self.now, horizon)
+            if run is not None:
+                self._deliver_run(run)
+                self._busy[index] = True
+                self._in_flight[index] = StepResult()  # the run's tokens are delivered; its end starts the next step
+                self._push(run.ends[-1], _END, index)
+                return
         result = scheduler.step(self.now)
         if not (result.duration or result.emitted or result.failed):
             self._busy[index] = False  # stuck: should not happen, the scheduler drops unservable requests
@@ -126,6 +136,14 @@ class VirtualClockEngine:
             self._close(rid, at, None)
         for rid, why in result.failed:
             self._close(rid, at, why)
+
+    def _deliver_run(self, run: DecodeRun) -> None:
+        """The tokens of a decode run: one per request per step, at each step's end (+ delivery)."""
+        latency = self.delivery_latency
+        times = [t + latency for t in run.ends]
+        records = self._records
+        for req in run.requests:
+            records[req.id].token_times.extend(times)
 
     def _close(self, rid: str, at: float, error: str | None) -> None:
         record = self._records.pop(rid)
