@@ -159,7 +159,7 @@ def test_task_detail_progress_best_and_current(client, store):
     assert doc["best"]["experiment"] == ids[1]  # the infeasible one scores higher but does not count
     assert doc["best_detail"]["command"].startswith("python -m sglang.launch_server") or \
         "--max-running-requests 64" in doc["best_detail"]["command"]
-    assert doc["current"] == [{"id": running.id, "phase": "benchmarking", "baseline": False,
+    assert doc["current"] == [{"id": running.id, "n": len(ids) + 1, "phase": "benchmarking", "baseline": False,
                                "parameters": running.params, "started_at": None, "worker": None}]
     assert doc["counts"] == {"succeeded": 2, "infeasible": 1, "failed": 1, "running": 1}
     assert doc["parameters"] == ["max-running-requests", "chunked-prefill-size"]

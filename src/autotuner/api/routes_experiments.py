@@ -1,10 +1,11 @@
-"""REST routes of measurements: experiment pages, one experiment, the results document."""
+"""REST routes of measurements: experiment pages, one experiment, the results document, the HTML report."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
 
 from ..report.results import _clean, build_results, experiment_doc
 from . import queries, views
@@ -34,8 +35,9 @@ def list_experiments(
         total, rows = queries.experiments_page(store, task_id, offset, limit, sort, order, status)
     except ValueError as e:
         raise ProblemError([f"query.sort: {e}"]) from None
+    numbers = views.experiment_numbers(store, task_id)
     return {"total": total, "offset": offset, "limit": limit, "sort": sort, "order": order,
-            "items": [experiment_doc(r) for r in rows]}
+            "items": [{**experiment_doc(r), "n": numbers.get(r.id)} for r in rows]}
 
 
 @router.get("/experiments/{exp_id}", response_model=ExperimentDetail,
@@ -58,3 +60,18 @@ def get_results(request: Request, task_id: int = Depends(task_id_param)) -> dict
         return build_results(store, task_id)
     except KeyError:
         raise HTTPException(404, detail=f"task {task_id} not found") from None
+
+
+@router.get("/tasks/{task_id}/report.html", response_class=HTMLResponse,
+            responses={404: {"description": "no such task"}})
+def get_report(request: Request, task_id: int = Depends(task_id_param)) -> HTMLResponse:
+    """The task's report as ``autotuner report`` writes it: one self-contained page, as a download."""
+    from ..report.html import render_report
+
+    store = get_store(request)
+    row = find_task(store, task_id)
+    try:
+        page = render_report(build_results(store, task_id))
+    except KeyError:
+        raise HTTPException(404, detail=f"task {task_id} not found") from None
+    return HTMLResponse(page, headers={"Content-Disposition": f'attachment; filename="{row.name}-report.html"'})

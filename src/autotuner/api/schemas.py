@@ -60,6 +60,7 @@ class TaskList(BaseModel):
 
 class CurrentExperiment(BaseModel):
     id: int
+    n: int | None = Field(default=None, description="the experiment's number within its task")
     phase: str | None
     parameters: dict[str, Any]
     baseline: bool
@@ -69,11 +70,13 @@ class CurrentExperiment(BaseModel):
 
 class BestDetail(BaseModel):
     id: int
+    n: int | None = Field(default=None, description="the experiment's number within its task")
     parameters: dict[str, Any]
     metrics: dict[str, Any]
     score: float | None
     baseline: bool
     command: str
+    gain: dict[str, Any] | None = Field(default=None, description="gain over the engine's defaults, with its spread")
 
 
 class TaskDetail(TaskSummary):
@@ -84,6 +87,8 @@ class TaskDetail(TaskSummary):
     current: list[CurrentExperiment]
     best_detail: BestDetail | None
     parameters: list[str] = Field(description="the search space's parameter names")
+    categories: dict[str, list[str]] = Field(default={}, description="category order of the flags tuned over a list")
+    units: dict[str, str] = Field(default={}, description="on-screen unit per metric (latencies: ms; the API keeps s)")
 
 
 class ExperimentDoc(BaseModel):

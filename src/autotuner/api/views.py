@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..report.results import _clean, experiment_doc, launch_command
+from sqlalchemy import select
+
+from ..bench.metrics import metric_names
+from ..report.figures import categorical
+from ..report.gain import gain_summary
+from ..report.results import _clean, experiment_doc, gain_over_baseline, launch_command
+from ..report.units import unit
+from ..spec.task import Task
 from ..store import ExperimentRow, Store, TaskRow
 from . import queries
 
@@ -43,16 +50,39 @@ def task_summary(store: Store, row: TaskRow) -> dict[str, Any]:
     })
 
 
+def experiment_numbers(store: Store, task_id: int) -> dict[int, int]:
+    """Database id -> the experiment's number within its task (``#1`` ran first), as the report numbers them."""
+    q = select(ExperimentRow.id).where(ExperimentRow.task_id == task_id).order_by(ExperimentRow.id)
+    with store.session() as s:
+        return {exp_id: n for n, exp_id in enumerate(s.scalars(q), start=1)}
+
+
+def metric_units(task: Task | None) -> dict[str, str]:
+    """The on-screen unit of every metric the pages show (latencies in ms: the API keeps seconds)."""
+    names = metric_names() + ([o.metric for o in task.objectives] if task else [])
+    return {**{m: unit(m) for m in names}, "duration": "s"}  # a level's wall time, not a latency
+
+
+def _gain(store: Store, task: Task, best: ExperimentRow) -> dict[str, Any] | None:
+    q = select(ExperimentRow).where(ExperimentRow.task_id == best.task_id, ExperimentRow.baseline.is_(True)).limit(1)
+    with store.session() as s:
+        baseline = s.scalars(q).first()
+    gains = gain_over_baseline(task, best, baseline)
+    return gain_summary(task, {"best": {"gain_over_baseline": gains}}) if gains else None
+
+
 def task_detail(store: Store, row: TaskRow) -> dict[str, Any]:
     doc = task_summary(store, row)
     task = queries.parse_spec(row)
     best_detail = None
+    numbers = experiment_numbers(store, row.id)
     if doc["best"] and task:
         best = store.experiment(doc["best"]["experiment"])
         if best is not None:
-            best_detail = {"id": best.id, "parameters": best.params, "metrics": best.metrics, "score": best.score,
-                           "baseline": best.baseline, "command": launch_command(task, best.params)}
-    current = [{"id": e.id, "phase": e.phase, "parameters": e.params, "baseline": e.baseline,
+            best_detail = {"id": best.id, "n": numbers.get(best.id), "parameters": best.params,
+                           "metrics": best.metrics, "score": best.score, "baseline": best.baseline,
+                           "command": launch_command(task, best.params), "gain": _gain(store, task, best)}
+    current = [{"id": e.id, "n": numbers.get(e.id), "phase": e.phase, "parameters": e.params, "baseline": e.baseline,
                 "started_at": as_datetime(e.started_at), "worker": e.worker} for e in queries.running_experiments(store, row.id)]
     doc.update({
         "spec": row.spec,
@@ -62,6 +92,8 @@ def task_detail(store: Store, row: TaskRow) -> dict[str, Any]:
         "current": current,
         "best_detail": best_detail,
         "parameters": list(task.search.space) if task else [],
+        "categories": {f: c for f in (task.search.space if task else {}) if (c := categorical(task, f))},
+        "units": metric_units(task),
     })
     return _clean(doc)
 
@@ -69,6 +101,10 @@ def task_detail(store: Store, row: TaskRow) -> dict[str, Any]:
 def experiment_detail(store: Store, exp: ExperimentRow, log_lines: int) -> dict[str, Any]:
     doc = experiment_doc(exp, with_levels=True)
     doc.update(task_id=exp.task_id, started_at=as_datetime(exp.started_at), finished_at=as_datetime(exp.finished_at))
+    task_row = store.task(exp.task_id)
+    task = queries.parse_spec(task_row) if task_row else None
+    doc.update(n=experiment_numbers(store, exp.task_id).get(exp.id), task_name=task_row.name if task_row else None,
+               units=metric_units(task), objective=task.objective.metric if task else None)
     path = experiment_log_path(exp)
     doc["log"] = str(path) if path else exp.log_path
     doc["log_tail"] = tail(path, log_lines) if path and log_lines > 0 else ""

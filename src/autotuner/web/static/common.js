@@ -120,5 +120,31 @@ const AT = (() => {
     return run;
   }
 
-  return { api, problems, fmt, fmtTime, el, badge, setBadge, showProblems, paramsText, throttle, debounce };
+  // Units: the API keeps seconds; the pages show latencies in ms (``units`` maps a metric to its
+  // on-screen unit, from the server, the same table the CLI and the report use).
+  function onScreen(units, metric, value) {
+    if (typeof value !== "number" || !isFinite(value)) return null;
+    return (units || {})[metric] === "ms" ? value * 1000 : value;
+  }
+
+  function metricLabel(units, metric) {
+    const u = (units || {})[metric];
+    return u ? `${metric} (${u})` : metric;
+  }
+
+  // The line of an error that says what happened (an out-of-memory line first), cut to `width`.
+  function shortReason(error, width = 120) {
+    const lines = (error || "").split("\n").map((l) => l.trim()).filter(Boolean);
+    if (!lines.length) return "";
+    const memory = lines.find((l) => /out of memory/i.test(l));
+    let head = lines[0];
+    if (memory && memory !== head) head = `${head.split(":")[0]}: ${memory}`;
+    return head.length <= width ? head : head.slice(0, width - 1) + "…";
+  }
+
+  // An experiment by its number within the task ("#3"); database ids run across tasks.
+  const expNo = (e) => (e && e.n ? `#${e.n}` : `id ${e ? e.id : "?"}`);
+
+  return { api, problems, fmt, fmtTime, el, badge, setBadge, showProblems, paramsText, throttle, debounce,
+    onScreen, metricLabel, shortReason, expNo };
 })();
