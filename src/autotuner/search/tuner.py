@@ -367,5 +367,6 @@ class Tuner:
 
 
 def _brief(metrics: dict) -> dict:
-    keys = ("ttft_p90", "tpot_p90", "output_throughput", "request_throughput", "success_rate")
+    keys = ("ttft_p90", "tpot_p90", "output_throughput", "output_throughput_per_gpu", "request_throughput",
+            "success_rate")
     return {k: metrics.get(k) for k in keys}
