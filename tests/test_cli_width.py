@@ -149,3 +149,17 @@ def test_wider_columns_show_every_column(tmp_path):
     assert header.split() == ["load", "req/s", "out", "tok/s", "TTFT", "p50", "TTFT", "p90", "TPOT", "p50",
                               "TPOT", "p90", "ITL", "p90", "E2E", "p90", "success"]
     assert "left out" not in done.stdout
+
+
+def test_itl_of_tokens_read_together_is_their_shared_gap_not_zero():
+    """Why the best once showed ``itl_p50 = 0.0``: under load one network read carries several
+    tokens, all stamped with the same time. They share the wait before them instead."""
+    from autotuner.bench.metrics import RequestRecord, summarize
+
+    # first token at 0.1 (with a second one in the same read), then 3 tokens at 0.13, 1 at 0.14
+    record = RequestRecord(start=0.0, end=0.14, first_token=0.1,
+                           token_times=[0.1, 0.1, 0.13, 0.13, 0.13, 0.14], output_tokens=6)
+    assert record.itls == pytest.approx([0.01, 0.01, 0.01, 0.01])
+    metrics = summarize([record], duration=0.14)
+    assert metrics["itl_p50"] == pytest.approx(0.01) and metrics["itl_p50"] > 0
+    assert sum(record.itls) == pytest.approx(0.14 - 0.1)
