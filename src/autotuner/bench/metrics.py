@@ -68,8 +68,21 @@ class RequestRecord:
 
     @property
     def itls(self) -> list[float]:
+        """Inter-token gaps. Tokens read together (one network read, or a multi-token chunk) share
+        the wait before them: n tokens after a gap g count n gaps of g/n, never n-1 gaps of 0 s.
+        Tokens that came with the first token have no gap to measure."""
         t = self.token_times
-        return [b - a for a, b in zip(t, t[1:])]
+        out: list[float] = []
+        i = 1
+        while i < len(t) and t[i] == t[0]:
+            i += 1
+        while i < len(t):
+            j = i
+            while j < len(t) and t[j] == t[i]:
+                j += 1
+            out.extend([(t[i] - t[i - 1]) / (j - i)] * (j - i))
+            i = j
+        return out
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -9,27 +9,26 @@ from typing import Optional
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from ..bench.metrics import metric_names
 from ..bench.result import LevelResult
 from ..spec.scenarios import parse_scenario
+from .screen import Column, Fitted, finite, fit_table, make_console, say
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
-_COLUMNS = (  # header, metric, scale, format
-    ("req/s", "request_throughput", 1, "{:.2f}"),
-    ("out tok/s", "output_throughput", 1, "{:.1f}"),
-    ("TTFT p50", "ttft_p50", 1000, "{:.1f}"),
-    ("TTFT p90", "ttft_p90", 1000, "{:.1f}"),
-    ("TPOT p50", "tpot_p50", 1000, "{:.2f}"),
-    ("TPOT p90", "tpot_p90", 1000, "{:.2f}"),
-    ("ITL p90", "itl_p90", 1000, "{:.2f}"),
-    ("E2E p90", "e2e_p90", 1000, "{:.0f}"),
-    ("success", "success_rate", 100, "{:.0f}%"),
+_COLUMNS = (  # header, metric, scale, format, priority (higher stays when the width is short)
+    ("req/s", "request_throughput", 1, "{:.2f}", 70),
+    ("out tok/s", "output_throughput", 1, "{:.1f}", 95),
+    ("TTFT p50", "ttft_p50", 1000, "{:.1f}", 60),
+    ("TTFT p90", "ttft_p90", 1000, "{:.1f}", 90),
+    ("TPOT p50", "tpot_p50", 1000, "{:.2f}", 55),
+    ("TPOT p90", "tpot_p90", 1000, "{:.2f}", 85),
+    ("ITL p90", "itl_p90", 1000, "{:.2f}", 50),
+    ("E2E p90", "e2e_p90", 1000, "{:.0f}", 65),
+    ("success", "success_rate", 100, "{:.0f}%", 80),
 )
 TITLE = "benchmark (latencies in ms)"
 
@@ -70,16 +69,14 @@ def _slo(items: list[str]) -> dict[str, float]:
     return slo
 
 
-def _table(levels: list[LevelResult], scenarios: int) -> Table:
-    table = Table(title=TITLE, title_justify="left")
-    if scenarios > 1:
-        table.add_column("scenario")
-    table.add_column("load")
-    for header, *_ in _COLUMNS:
-        table.add_column(header, justify="right")
-    for lv in levels:
-        table.add_row(*([lv.scenario] if scenarios > 1 else []), _load(lv), *_cells(lv))
-    return table
+def _table(levels: list[LevelResult], scenarios: int) -> Fitted:
+    """The levels as a table that fits the console (the least telling columns go first)."""
+    columns = [Column("scenario", 98, cells=[lv.scenario for lv in levels])] if scenarios > 1 else []
+    columns.append(Column("load", 99, cells=[_load(lv) for lv in levels]))
+    rows = [_cells(lv) for lv in levels]
+    for k, (header, _, _, _, priority) in enumerate(_COLUMNS):
+        columns.append(Column(header, priority, "right", cells=[row[k] for row in rows]))
+    return fit_table(columns, console.width, title=TITLE)
 
 
 def _load(lv: LevelResult) -> str:
@@ -88,7 +85,7 @@ def _load(lv: LevelResult) -> str:
 
 def _cells(lv: LevelResult) -> list[str]:
     cells = []
-    for _, metric, scale, fmt in _COLUMNS:
+    for _, metric, scale, fmt, _ in _COLUMNS:
         value = lv.metrics.get(metric, math.nan)
         cells.append("-" if math.isnan(value) else fmt.format(value * scale))
     return cells
@@ -97,7 +94,7 @@ def _cells(lv: LevelResult) -> list[str]:
 def _line(lv: LevelResult) -> str:
     """One level as a log line, for output that is not a terminal."""
     pairs = (f"{header} {cell}" for (header, *_), cell in zip(_COLUMNS, _cells(lv), strict=True))
-    return f"{lv.scenario} {_load(lv)}: " + ", ".join(pairs)
+    return f"{lv.scenario} {_load(lv)} (ms): " + ", ".join(pairs)
 
 
 def bench(
@@ -119,6 +116,8 @@ def bench(
     num_gpus: int = typer.Option(1, "--num-gpus", help="for output tokens/s per GPU"),
     output: Optional[Path] = typer.Option(None, "--output", help="write the result JSON to this file "
                                           "(or to result.json inside this directory)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object on stdout "
+                                 "(latencies in seconds, as in --output; progress goes to stderr)"),
 ) -> None:
     """Benchmark an OpenAI-compatible server: streamed requests at each concurrency or rate level."""
     from ..bench.runner import benchmark
@@ -147,15 +146,17 @@ def bench(
         raise _fail("; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())) from None
     targets = _slo(slo)
 
+    screen = err_console if as_json else console
     done: list[LevelResult] = []
-    live = Live(_table(done, len(scenario)), console=console, auto_refresh=False) if console.is_terminal else None
+    live = (Live(_table(done, len(scenario)).table, console=screen, auto_refresh=False, transient=True)
+            if screen.is_terminal else None)
 
     def on_level(level: LevelResult) -> bool:
         done.append(level)
         if live is not None:
-            live.update(_table(done, len(scenario)), refresh=True)
+            live.update(_table(done, len(scenario)).table, refresh=True)
         else:
-            console.print(_line(level), highlight=False, soft_wrap=True)
+            say(screen, _line(level))
         return True
 
     try:
@@ -171,8 +172,10 @@ def bench(
     finally:
         if live is not None:
             live.stop()
-    if live is None:
-        console.print(_table(result.levels, len(scenario)))
+    if as_json:
+        typer.echo(json.dumps(finite(result.to_dict())))
+    else:
+        _table(result.levels, len(scenario)).print(console)
     for lv in result.levels:
         for error in lv.errors:
             err_console.print(f"[yellow]{lv.label}: {error}[/yellow]", highlight=False)
@@ -181,7 +184,7 @@ def bench(
             output = output / "result.json"
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(result.to_dict(), indent=2, allow_nan=True) + "\n")
-        console.print(f"wrote {output}")
+        screen.print(f"wrote {output}", highlight=False, soft_wrap=True)
     if result.levels and all(lv.metrics.get("success_rate", 0.0) == 0.0 for lv in result.levels):
         err_console.print("[red]every request failed[/red]")
         raise typer.Exit(1)

@@ -6,15 +6,15 @@ import json
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..engines.catalog import CatalogError, available_versions, load_catalog
+from .screen import Column, fit_table, make_console
 
 engines_app = typer.Typer(help="Engine flag catalogs and checks.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 MAX_CHOICES_SHOWN = 8
 
 
@@ -30,15 +30,13 @@ def flags(
     rows = [(name, entry) for name, entry in catalog.flags.items()
             if not needle or needle in name or needle in entry.get("help", "").lower()
             or any(needle in a for a in entry.get("aliases") or [])]
-    table = Table(title=f"{catalog.engine} {catalog.version}: {len(rows)} of {len(catalog.flags)} flags",
-                  title_justify="left")
-    table.add_column("flag", style="cyan", no_wrap=True)
-    table.add_column("type")
-    table.add_column("choices", ratio=2, overflow="fold")
-    table.add_column("default", ratio=1, overflow="fold")
-    for name, entry in rows:
-        table.add_row(_spellings(name, entry), escape(_type(entry)), escape(_choices(entry)), escape(_default(entry)))
-    console.print(table)
+    columns = [Column("flag", 100, wrap=True, style="cyan", cap=34,
+                      cells=[_spellings(name, entry) for name, entry in rows]),
+               Column("type", 90, wrap=True, cap=11, cells=[escape(_type(entry)) for _, entry in rows]),
+               Column("choices", 70, wrap=True, cells=[escape(_choices(entry)) for _, entry in rows]),
+               Column("default", 80, wrap=True, cap=10, cells=[escape(_default(entry)) for _, entry in rows])]
+    title = f"{catalog.engine} {catalog.version}: {len(rows)} of {len(catalog.flags)} flags"
+    fit_table(columns, console.width, title=title).print(console)
 
 
 @engines_app.command("versions")

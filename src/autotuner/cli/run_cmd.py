@@ -2,51 +2,85 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import signal
-import threading
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..spec import SpecError, load_task
 from ..spec.task import Task
+from .run_view import COUNTED, Numbering, ProgressView, print_summary
+from .screen import finite, make_console, say
 
-console = Console(width=None if Console().is_terminal else 160)
-err_console = Console(stderr=True, soft_wrap=True)
+console = make_console()
+err_console = make_console(stderr=True)
+JSON_HELP = "print one JSON object on stdout (everything else goes to stderr)"
 
 
-def _load(path: Path, quiet: bool = False) -> Task:
+def _load(path: Path) -> tuple[Task, list[str]]:
+    """The task and the seed importer's mapping notes (printed); SpecError when invalid."""
     notes: list[str] = []
-    try:
-        task = load_task(path, notes)
-    except SpecError as e:
-        err_console.print(f"[red]{e}[/red]", highlight=False)
-        raise typer.Exit(2)
-    if notes and not quiet:
+    task = load_task(path, notes)
+    if notes:
         console.print("[yellow]Read as an inference-autotuner (seed) task:[/yellow]")
         for n in notes:
-            console.print(f"  {n}", highlight=False)
-    return task
+            say(console, f"  {n}", indent="      ")
+    return task, notes
 
 
-def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)")) -> None:
+def _refuse(error: SpecError) -> None:
+    err_console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextlib.contextmanager
+def _stdout_for_json(enabled: bool):
+    """With ``--json`` every human line (ours, Rich's, a library's print) goes to stderr; yields
+    the real stdout for the one JSON object."""
+    real = sys.stdout
+    if not enabled:
+        yield real
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield real
+
+
+def _emit_json(stream, doc: dict) -> None:
+    stream.write(json.dumps(finite(doc), default=str) + "\n")
+    stream.flush()
+
+
+def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)"),
+             as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Check a task file; print every problem with its field path (exit 2 when invalid)."""
-    task = _load(task_file)
     from ..service.session import task_problems
     from ..search.space import grid_size
-    problems = task_problems(task)
-    if problems:
-        err_console.print(f"[red]{SpecError(problems, str(task_file))}[/red]", highlight=False)
-        raise typer.Exit(2)
-    size = grid_size(task.search.space)
-    console.print(f"[green]valid[/green]: task {task.name!r}, engine {task.engine}, "
-                  f"{'continuous' if math.isinf(size) else int(size)} configurations in the space, "
-                  f"budget {task.search.max_experiments} experiments")
+
+    with _stdout_for_json(as_json) as stdout:
+        try:
+            task, notes = _load(task_file)
+            problems = task_problems(task)
+            if problems:
+                raise SpecError(problems, str(task_file))
+        except SpecError as e:
+            if as_json:
+                _emit_json(stdout, {"valid": False, "file": str(task_file), "problems": e.problems})
+            _refuse(e)
+        size = grid_size(task.search.space)
+        configurations = None if math.isinf(size) else int(size)
+        if as_json:
+            _emit_json(stdout, {"valid": True, "file": str(task_file), "task": task.name, "engine": task.engine,
+                                "model": task.model.id, "configurations": configurations,
+                                "budget": task.search.max_experiments, "notes": notes})
+            return
+        console.print(f"[green]valid[/green]: task {task.name!r}, engine {task.engine}, "
+                      f"{'continuous' if configurations is None else configurations} configurations in the "
+                      f"space, budget {task.search.max_experiments} experiments", highlight=False)
 
 
 def run(
@@ -58,27 +92,38 @@ def run(
     out: Path = typer.Option(Path("runs"), "--out", help="results directory"),
     restart: bool = typer.Option(False, "--restart", help="forget earlier experiments of this task"),
     debug: bool = typer.Option(False, "--debug", help="print the traceback when the task fails with an error"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP + "; the object is results.json's "
+                                 "document plus status and paths"),
 ) -> None:
     """Tune a task; resumes it when the same task already ran on this database."""
-    from ..report.results import write_results
-    from ..service.session import RunOptions, execute, prepare_task
+    with _stdout_for_json(as_json) as stdout:
+        code, doc = _run(task_file, simulate, virtual_time, db, out, restart, debug)
+        if as_json:
+            _emit_json(stdout, doc)
+    raise typer.Exit(code)
+
+
+def _run(task_file: Path, simulate, virtual_time: bool, db: str, out: Path, restart: bool,
+         debug: bool) -> tuple[int, dict]:
+    from ..report.results import build_results, write_results
+    from ..service.session import RunOptions, check_runnable, execute, prepare_task
     from ..store import Store
 
-    task = _load(task_file)
-    if virtual_time and simulate is None and task.simulate is None:
-        simulate = "h100"
-    options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
     try:
-        from ..service.session import check_runnable
+        task, _ = _load(task_file)
+        if virtual_time and simulate is None and task.simulate is None:
+            simulate = "h100"
+        options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
         check_runnable(task, options)  # before the database exists: bad input writes no file
         store = Store(db)
+        before = None if restart else store.task_by_name(task.name)
         task_id = prepare_task(store, task, options)
     except SpecError as e:
-        err_console.print(f"[red]{e}[/red]", highlight=False)
-        raise typer.Exit(2)
+        _refuse(e)
     status = "failed"
     _sigterm_as_interrupt()
-    with _ProgressView(task) as view:
+    done_before = store.count_experiments(task_id, list(COUNTED), baseline=False) if before else 0
+    with ProgressView(task, console, Numbering(store, task_id), done_before) as view:
         try:
             status = execute(store, task, task_id, options, on_event=view.on_event)
         except KeyboardInterrupt:
@@ -91,16 +136,21 @@ def run(
             status = "error"
             err_console.print(f"[red]task failed: {type(e).__name__}: {e}[/red] (--debug for the traceback)",
                               highlight=False)
+    if before is not None and view.started == 0 and before.status in ("succeeded", "failed"):
+        say(console, f"task {task.name} already finished ({done_before} experiments and the baseline); "
+                     "--restart runs it again")
     path = write_results(store, task_id, out)
-    _print_summary(store, task_id, task)
-    console.print(f"results: {path}")
+    print_summary(store, task_id, task, console)
+    console.print(f"results: {path}", highlight=False, soft_wrap=True)
+    doc = {"status": status, **build_results(store, task_id), "results_path": str(path), "report_path": None}
     from ..report.html import write_report
     try:
-        console.print(f"report: {write_report(store, task_id, out)}")
+        doc["report_path"] = str(write_report(store, task_id, out))
+        console.print(f"report: {doc['report_path']}", highlight=False, soft_wrap=True)
     except Exception as e:  # the report is a view of results.json: never what fails a run
         err_console.print(f"[yellow]report not written: {type(e).__name__}: {e}[/yellow]", highlight=False)
     # 130: the shell's convention for a run ended by Ctrl-C (SIGINT).
-    raise typer.Exit(0 if status == "succeeded" else 130 if status == "cancelled" else 1)
+    return (0 if status == "succeeded" else 130 if status == "cancelled" else 1), doc
 
 
 def _sigterm_as_interrupt() -> None:
@@ -108,111 +158,3 @@ def _sigterm_as_interrupt() -> None:
     def handler(signum, frame):  # noqa: ANN001
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
-
-
-class _ProgressView:
-    """Rich progress: experiment k of n, the current phase, the best so far."""
-
-    def __init__(self, task: Task):
-        self.task = task
-        self.lock = threading.Lock()
-        self.progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                                 TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                                 TextColumn("{task.fields[phase]}"), TextColumn("{task.fields[best]}"),
-                                 console=console, transient=False)
-        self.bar = None
-
-    def __enter__(self) -> "_ProgressView":
-        self.progress.start()
-        self.bar = self.progress.add_task(f"tuning {self.task.name}", total=self.task.search.max_experiments,
-                                          phase="", best="")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.stop()
-
-    def on_event(self, kind: str, data: dict) -> None:
-        with self.lock:
-            exp = data.get("experiment")
-            if kind == "experiment_started":
-                label = "baseline (engine defaults)" if data.get("baseline") else _short(data.get("params", {}))
-                self.progress.update(self.bar, phase=f"exp {exp}: {label}")
-            elif kind == "experiment_phase":
-                self.progress.update(self.bar, phase=f"exp {exp}: {data['phase']}")
-            elif kind == "level_finished":
-                m = data.get("metrics", {})
-                self.progress.console.print(f"  exp {exp} {data['level']}: {_fmt(m.get('output_throughput'))} tok/s, "
-                                            f"TTFT p90 {_fmt(m.get('ttft_p90'))} s", highlight=False)
-            elif kind == "experiment_finished":
-                if not data.get("baseline") and data.get("status") != "rejected":
-                    self.progress.advance(self.bar)
-                note = f" ({_headline(data['error'])})" if data.get("error") else ""
-                self.progress.console.print(f"exp {exp} {data['status']}: {_short(data.get('params', {}))} "
-                                            f"score {_fmt(data.get('score'))}{note}", highlight=False)
-            elif kind == "best_changed":
-                self.progress.update(self.bar, best=f"best {_fmt(data['score'])} (exp {exp})")
-
-
-def _headline(error: str) -> str:
-    """The line of an error that says what happened (an OOM's "out of memory" line first)."""
-    lines = [ln.strip() for ln in error.splitlines() if ln.strip()]
-    memory = next((ln for ln in lines if "memory" in ln.lower()), None)
-    head = lines[0] if lines else ""
-    if memory and memory != head:
-        head = f"{head.split(':')[0]}: {memory}"
-    return head[:100]
-
-
-def _short(params: dict) -> str:
-    return " ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
-
-
-def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and (math.isnan(v) or math.isinf(v))):
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _print_summary(store, task_id: int, task: Task) -> None:
-    from ..report.results import best_experiment, launch_command
-
-    exps = store.experiments(task_id)
-    flags = list(task.search.space)
-    table = Table(title=f"{task.name}: {len(exps)} experiments", show_lines=False)
-    for col in ["id", "status", *flags, task.objective.metric, "ttft_p90", "tpot_p90", "note"]:
-        table.add_column(col, overflow="fold", max_width=40 if col == "note" else None)
-    for e in exps:
-        values = ["default"] * len(flags) if e.baseline else [str(e.params.get(f, "")) for f in flags]
-        note = "baseline (engine defaults)" if e.baseline else ""
-        if e.error:
-            note = _headline(e.error)
-        table.add_row(str(e.id), e.status, *values, _fmt(e.metrics.get(task.objective.metric)),
-                      _fmt(e.metrics.get("ttft_p90")), _fmt(e.metrics.get("tpot_p90")), note)
-    console.print(table)
-    best = best_experiment(task, exps)
-    if best is None:
-        console.print("[red]no configuration succeeded and met the SLO[/red]")
-        return
-    baseline = next((e for e in exps if e.baseline), None)
-    if best.baseline:
-        tried = [e for e in exps if not e.baseline and e.status == "succeeded" and e.score is not None]
-        console.print(f"[green bold]best[/green bold] (experiment {best.id}): the engine's defaults; "
-                      f"{task.objective.direction} {task.objective.metric} = {_fmt(best.score)}")
-        if tried:
-            runner_up = best_experiment(task, tried)
-            console.print(f"no configuration tried beat the defaults: keep them (best tried: experiment "
-                          f"{runner_up.id}, {_fmt(runner_up.score)})")
-        else:
-            console.print("no other configuration succeeded and met the SLO: keep the defaults")
-    else:
-        console.print(f"[green bold]best[/green bold] (experiment {best.id}): {_short(best.params)}; "
-                      f"{task.objective.direction} {task.objective.metric} = {_fmt(best.score)}")
-        if baseline is not None and baseline.status == "succeeded" and baseline.score:
-            change = (best.score - baseline.score) / abs(baseline.score)
-            if not task.objective.maximize:
-                change = -change
-            console.print(f"vs baseline (experiment {baseline.id}): {100 * change:+.1f}% better than the "
-                          f"engine's defaults ({_fmt(baseline.score)} -> {_fmt(best.score)})")
-        elif baseline is not None:
-            console.print(f"baseline (experiment {baseline.id}, engine defaults): {baseline.status}")
-    console.print(f"launch: {launch_command(task, best.params)}", highlight=False, soft_wrap=True)

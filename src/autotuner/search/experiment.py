@@ -25,7 +25,8 @@ from .verdict import experiment_status, status_error
 
 EventSink = Callable[[str, dict], None]
 CANCEL_POLL_SECONDS = 1.0  # how often the database is asked whether the task was cancelled
-BRIEF_METRICS = ("ttft_p90", "tpot_p90", "output_throughput", "request_throughput", "success_rate")
+BRIEF_METRICS = ("ttft_p90", "tpot_p90", "output_throughput", "output_throughput_per_gpu", "request_throughput",
+                 "success_rate")
 
 
 def experiment_name(task_name: str, exp_id: int, repeat: int | None = None) -> str:
