@@ -94,7 +94,8 @@ class DeployedRunner:
                     result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
                                        self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
                                        seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
-                                       on_level=checked_level, cancel=watch.stop)
+                                       on_level=checked_level, cancel=watch.stop,
+                                       workers=self.task.benchmark.workers)
             except Exception as e:  # the engine died mid-benchmark, the client or the BenchmarkJob failed
                 watch.close()
                 scraper.stop()
