@@ -174,27 +174,58 @@ async def _stream(response: aiohttp.ClientResponse, record: RequestRecord) -> No
 def _events(lines: bytes, now: float, record: RequestRecord) -> bool:
     """Handle whole SSE lines received at ``now``; True at the end of the stream ([DONE] or an error).
 
-    A token is a ``data:`` line with non-empty text: that much is read by one regex. Only the rare
-    lines that carry a usage object or an error are decoded as JSON.
+    A token is a ``data:`` line with non-empty text: that much is counted by one regex over the whole
+    read. Only the rare lines that carry a usage object or an error are decoded as JSON, one by one
+    (a zero-delay server sends a whole answer, usage included, in one read).
     """
-    if _SLOW_LINE.search(lines) is None:
-        tokens = len(_TOKEN_LINE.findall(lines))
-        if tokens:
-            if record.first_token is None:
-                record.first_token = now
-            record.token_times.extend([now] * tokens)  # one float object shared by the read's tokens
-        return _DONE.search(lines) is not None
-    for line in lines.split(b"\n"):
+    special = _special_lines(lines)
+    tokens = len(_TOKEN_LINE.findall(lines)) - sum(1 for line in special if _TOKEN_LINE.search(line))
+    if tokens:
+        if record.first_token is None:
+            record.first_token = now
+        record.token_times.extend([now] * tokens)  # one float object shared by the read's tokens
+    for line in special:
         if _event(line, now, record):
             return True
-    return False
+    return _done(lines)
 
 
-# A data line with text in a completions ``text`` or a chat delta's content/reasoning. An escaped
-# quote inside a string can never form ``"content"``, so text that quotes a key does not fool it.
-_TOKEN_LINE = re.compile(rb'^data:[^\n]*?"(?:text|content|reasoning_content|reasoning)"\s*:\s*"(?!")', re.M)
+# Non-empty text in a completions ``text`` or a chat delta's content/reasoning: one per token line
+# (a delta carries content or reasoning, not both). No line anchor: an anchored lazy scan costs
+# five times more, and an escaped quote inside a string can never form ``"content"``, so text that
+# quotes a key does not fool it.
+_TOKEN_LINE = re.compile(rb'"(?:text|content|reasoning_content|reasoning)"\s*:\s*"(?!")')
 _SLOW_LINE = re.compile(rb'"usage"\s*:\s*\{|"error"')
-_DONE = re.compile(rb"^data:\s*\[DONE\]", re.M)
+_DONE = re.compile(rb"data:\s*\[DONE\]")
+
+
+def _special_lines(lines: bytes) -> list[bytes]:
+    """The whole lines that carry a usage object or an error. ``bytes.find`` locates candidates (a
+    memchr-speed scan; a regex over every byte of a read costs more than the rest of the parse)."""
+    found: list[bytes] = []
+    pos = 0
+    while True:
+        at = min((i for i in (lines.find(b'"usage"', pos), lines.find(b'"error"', pos)) if i >= 0), default=-1)
+        if at < 0:
+            return found
+        end = lines.find(b"\n", at)
+        end = len(lines) if end < 0 else end
+        if _SLOW_LINE.match(lines, at):
+            found.append(lines[lines.rfind(b"\n", 0, at) + 1:end])
+            pos = end
+        else:
+            pos = at + 1
+
+
+def _done(lines: bytes) -> bool:
+    """A ``data: [DONE]`` line among ``lines``."""
+    at = lines.find(b"[DONE]")
+    while at >= 0:
+        begin = lines.rfind(b"\n", 0, at) + 1
+        if _DONE.fullmatch(lines, begin, at + 6):
+            return True
+        at = lines.find(b"[DONE]", at + 6)
+    return False
 
 
 def _event(line: bytes, now: float, record: RequestRecord) -> bool:

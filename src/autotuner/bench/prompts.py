@@ -6,6 +6,7 @@ words so that real BPE tokenizers also see about one token per word.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from pathlib import Path
@@ -38,17 +39,19 @@ def words_of(text: str) -> int:
     return len(text.split())
 
 
-def _prefix_words(scenario_key: str, n: int) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def _prefix_words(scenario_key: str, n: int) -> tuple[str, ...]:
     # Derived from the scenario only, so every request of a P() scenario shares it (prefix caching).
     rng = random.Random(f"prefix:{scenario_key}")
-    return [rng.choice(WORDS) for _ in range(n)]
+    return tuple(rng.choice(WORDS) for _ in range(n))
 
 
 def synthetic_prompt(shape: RequestShape, rng: random.Random, scenario_key: str) -> str:
     """Exactly ``shape.input_tokens`` words; the first ``shape.prefix_tokens`` are fixed by ``scenario_key``."""
     prefix = min(shape.prefix_tokens, shape.input_tokens)
-    words = _prefix_words(scenario_key, prefix) if prefix > 0 else []
-    words += [rng.choice(WORDS) for _ in range(shape.input_tokens - prefix)]
+    words = list(_prefix_words(scenario_key, prefix)) if prefix > 0 else []
+    # ``choices`` draws all words in one call: several times cheaper per request than ``choice``.
+    words += rng.choices(WORDS, k=shape.input_tokens - prefix)
     return " ".join(words)
 
 

@@ -12,6 +12,7 @@ class LevelResult:
     rate: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # a sample of distinct error messages
+    warnings: list[str] = field(default_factory=list)  # e.g. the client's CPU limited the level
 
     @property
     def label(self) -> str:

@@ -8,6 +8,8 @@ random streams of ``seeds`` (the simulated engine replays them in virtual time).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,10 +18,12 @@ import aiohttp
 
 from ..spec.workload import Workload
 from .client import APIS, make_session, send
+from .merge import ClientLoad, cpu_share, window
 from .metrics import RequestRecord, error_sample, summarize
 from .prompts import PromptSource, load_dataset
 from .result import BenchmarkResult, LevelResult
 from .seeds import arrival_gaps, prompt_rng, shape_rng
+from .workers import LazySchedule, LevelJob, WorkerPool, default_workers
 
 LevelCallback = Callable[[LevelResult], bool]
 
@@ -89,22 +93,60 @@ async def _warmup(level: _Level, count: int, concurrency: int) -> None:
 
 async def _run_level(session: aiohttp.ClientSession, base_url: str, model: str, workload: Workload,
                      scenario: str, concurrency: int | None, rate: float | None, dataset: list[dict] | None,
-                     slo: dict[str, float] | None, num_gpus: int, seed: int, api: str, timeout: float
-                     ) -> LevelResult:
+                     slo: dict[str, float] | None, num_gpus: int, seed: int, api: str, timeout: float,
+                     pool: WorkerPool | None = None) -> LevelResult:
     source = PromptSource(scenario, shape_rng(seed, scenario, concurrency, rate),
                           prompt_rng(seed, scenario, concurrency, rate), dataset)
     level = _Level(session, base_url, model, api, timeout, source)
     warm = workload.warmup_requests
+    await _warmup(level, warm, concurrency if concurrency is not None else warm)  # rate: all warm-up at once
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if pool is not None:
+        records, load = await _on_pool(pool, level, workload, scenario, concurrency, rate, seed, dataset)
+    else:
+        if concurrency is not None:
+            records = await _closed_loop(level, concurrency, workload.num_requests, workload.duration)
+        else:
+            assert rate is not None
+            records = await _open_loop(level, arrival_gaps(seed, scenario, rate), workload.num_requests,
+                                       workload.duration)
+        load = ClientLoad([cpu_share(time.process_time() - cpu0, time.perf_counter() - wall0)])
+    metrics = summarize(records, window(records), slo, num_gpus)
+    metrics["client_cpu"] = load.busiest
+    warning = load.warning()
+    return LevelResult(scenario=scenario, concurrency=concurrency, rate=rate, metrics=metrics,
+                       errors=error_sample(records), warnings=[warning] if warning else [])
+
+
+async def _on_pool(pool: WorkerPool, level: _Level, workload: Workload, scenario: str, concurrency: int | None,
+                   rate: float | None, seed: int, dataset: list[dict] | None
+                   ) -> tuple[list[RequestRecord], ClientLoad]:
+    """The level on the client processes; the schedule continues the stream the warm-up drew from."""
+    count, duration = workload.num_requests, workload.duration
+    template = LevelJob(level.base_url, level.model, level.api, level.timeout, count=count, duration=duration)
+
+    def draw() -> tuple:
+        prompt, shape = level.source.next()
+        return prompt, shape.output_tokens
+
     if concurrency is not None:
-        await _warmup(level, warm, concurrency)
-        records = await _closed_loop(level, concurrency, workload.num_requests, workload.duration)
+        if count is not None:
+            template.requests = [draw() for _ in range(count)]
+        else:
+            template.lazy = LazySchedule(scenario, seed, concurrency, rate, dataset, workload.warmup_requests)
+        run = functools.partial(pool.closed_loop, template, concurrency)
     else:
         assert rate is not None
-        await _warmup(level, warm, warm)  # no concurrency to follow: all warm-up requests at once
-        records = await _open_loop(level, arrival_gaps(seed, scenario, rate), workload.num_requests, workload.duration)
-    window = (max(r.end for r in records) - min(r.start for r in records)) if records else 0.0
-    return LevelResult(scenario=scenario, concurrency=concurrency, rate=rate,
-                       metrics=summarize(records, window, slo, num_gpus), errors=error_sample(records))
+        arrivals, at, gaps = [], 0.0, arrival_gaps(seed, scenario, rate)
+        while (count is None or len(arrivals) < count) and (duration is None or at < duration):
+            arrivals.append((at, draw()))
+            at += next(gaps)
+        run = functools.partial(pool.open_loop, template, arrivals)
+    try:
+        return await asyncio.to_thread(run)
+    except asyncio.CancelledError:
+        pool.stop.set()  # the processes drop the level; the thread returns once they have
+        raise
 
 
 async def _until_stopped(work: Awaitable[LevelResult], stop: asyncio.Event | None) -> LevelResult | None:
@@ -127,37 +169,52 @@ async def _until_stopped(work: Awaitable[LevelResult], stop: asyncio.Event | Non
 
 async def run_benchmark(base_url: str, model: str, workload: Workload, slo: dict[str, float] | None = None,
                         num_gpus: int = 1, seed: int = 0, api: str = "chat", request_timeout: float = 600,
-                        on_level: LevelCallback | None = None, stop: asyncio.Event | None = None
-                        ) -> BenchmarkResult:
+                        on_level: LevelCallback | None = None, stop: asyncio.Event | None = None,
+                        workers: int | None = None) -> BenchmarkResult:
     """Run every level of ``workload`` in order and summarize each.
 
     After each level ``on_level(level)`` may return False to stop (``result.pruned``). Setting ``stop``
     cancels the running level's requests and returns the levels completed so far. A level bounded by
-    both ``num_requests`` and ``duration`` ends at whichever comes first.
+    both ``num_requests`` and ``duration`` ends at whichever comes first. ``workers`` client processes
+    send the levels (``bench.workers``; None: ``default_workers``, 1: this process alone).
     """
     if api not in APIS:
         raise ValueError(f"api {api!r} is not one of: {', '.join(APIS)}")
     dataset = load_dataset(workload.dataset) if workload.dataset else None
     result = BenchmarkResult()
+    processes = default_workers(workload.levels()) if workers is None else workers
+    if processes < 1:
+        raise ValueError(f"workers must be >= 1, got {processes}")
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(WorkerPool(processes)) if processes > 1 else None
+        await _levels(base_url, model, workload, slo, num_gpus, seed, api, request_timeout, on_level, stop,
+                      dataset, pool, result)
+    return result
+
+
+async def _levels(base_url: str, model: str, workload: Workload, slo: dict[str, float] | None, num_gpus: int,
+                  seed: int, api: str, request_timeout: float, on_level: LevelCallback | None,
+                  stop: asyncio.Event | None, dataset: list[dict] | None, pool: WorkerPool | None,
+                  result: BenchmarkResult) -> None:
     async with make_session() as session:
         for scenario, concurrency, rate in workload.levels():
             if stop is not None and stop.is_set():
                 break
             level = await _until_stopped(
                 _run_level(session, base_url, model, workload, scenario, concurrency, rate, dataset, slo,
-                           num_gpus, seed, api, request_timeout), stop)
+                           num_gpus, seed, api, request_timeout, pool), stop)
             if level is None:
                 break
             result.levels.append(level)
             if on_level is not None and on_level(level) is False:
                 result.pruned = True
                 break
-    return result
 
 
 def benchmark(base_url: str, model: str, workload: Workload, slo: dict[str, float] | None = None,
               num_gpus: int = 1, seed: int = 0, api: str = "chat", request_timeout: float = 600,
-              on_level: LevelCallback | None = None, cancel: threading.Event | None = None) -> BenchmarkResult:
+              on_level: LevelCallback | None = None, cancel: threading.Event | None = None,
+              workers: int | None = None) -> BenchmarkResult:
     """``run_benchmark`` from synchronous code, in a fresh event loop. ``cancel`` (a thread event) acts
     like ``stop``: setting it from another thread ends the benchmark promptly."""
 
@@ -166,12 +223,22 @@ def benchmark(base_url: str, model: str, workload: Workload, slo: dict[str, floa
         watcher = asyncio.create_task(_watch(cancel, stop)) if cancel is not None else None
         try:
             return await run_benchmark(base_url, model, workload, slo, num_gpus, seed, api, request_timeout,
-                                       on_level, stop)
+                                       on_level, stop, workers)
         finally:
             if watcher is not None:
                 watcher.cancel()
 
-    return asyncio.run(main())
+    return run_loop(main())
+
+
+def run_loop(main: Awaitable[BenchmarkResult]) -> BenchmarkResult:
+    """Run ``main`` in a fresh event loop: uvloop's when installed (less client CPU per
+    request than asyncio's), so the client is less often what limits a level."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)  # type: ignore[arg-type]
+    return uvloop.run(main)  # type: ignore[arg-type]
 
 
 async def _watch(cancel: threading.Event, stop: asyncio.Event, interval: float = 0.1) -> None:

@@ -114,6 +114,8 @@ def bench(
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="JSONL prompts instead of synthetic ones"),
     timeout: float = typer.Option(600.0, "--timeout", help="seconds per request"),
     num_gpus: int = typer.Option(1, "--num-gpus", help="for output tokens/s per GPU"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="client processes sending the load "
+                                          "(default: cores - 1 at concurrency >= 128 or rate >= 100/s, else 1)"),
     output: Optional[Path] = typer.Option(None, "--output", help="write the result JSON to this file "
                                           "(or to result.json inside this directory)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object on stdout "
@@ -132,6 +134,8 @@ def bench(
         raise _fail(f"--api {api!r} is not one of: chat, completions")
     if warmup < 0:
         raise _fail("--warmup must be >= 0")
+    if workers is not None and workers < 1:
+        raise _fail("--workers must be >= 1")
     if num_requests is not None and num_requests < 1:
         raise _fail("--num-requests must be >= 1")
     if duration is not None and duration <= 0:
@@ -163,7 +167,7 @@ def bench(
         if live is not None:
             live.start()
         result = benchmark(url, model, workload, slo=targets, num_gpus=num_gpus, seed=seed, api=api,
-                           request_timeout=timeout, on_level=on_level)
+                           request_timeout=timeout, on_level=on_level, workers=workers)
     except ValueError as e:  # e.g. a bad dataset line
         raise _fail(str(e)) from None
     except KeyboardInterrupt:
@@ -177,7 +181,7 @@ def bench(
     else:
         _table(result.levels, len(scenario)).print(console)
     for lv in result.levels:
-        for error in lv.errors:
+        for error in lv.errors + lv.warnings:
             err_console.print(f"[yellow]{lv.label}: {error}[/yellow]", highlight=False)
     if output is not None:
         if output.is_dir():

@@ -69,7 +69,8 @@ class ClientLoad:
 
         return benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name, self.task.workload,
                          slo=self.task.slo, num_gpus=num_gpus, seed=self.seed, api=self.task.api,
-                         request_timeout=time_left, on_level=on_level, cancel=stop)
+                         request_timeout=time_left, on_level=on_level, cancel=stop,
+                         workers=self.task.benchmark.workers)
 
 
 def engine_config(task: Task, params: dict[str, Any]) -> dict[str, Any]:

@@ -148,6 +148,9 @@ class Benchmark(_Strict):
     reader_image: str = Field(default="busybox:1.36", description="the pod that reads the results off the PVC")
     min_success_rate: float = Field(default=0.99, ge=0, le=1, description="a level where fewer requests "
                                     "succeed fails the experiment (reason: errors)")
+    workers: int | None = Field(default=None, ge=1, le=256, description="client processes sending the load "
+                                "(runner client); default: cores - 1 when a level has concurrency >= 128 "
+                                "or rate >= 100/s, else 1")
 
     @model_validator(mode="after")
     def _images(self) -> "Benchmark":
