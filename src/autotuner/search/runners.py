@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from ..bench.client import stall_limit
 from ..bench.result import BenchmarkResult, LevelResult
 from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, DeploymentError
@@ -77,7 +78,9 @@ class DeployedRunner:
 
             def checked_level(level: LevelResult) -> bool:
                 go_on = on_level(level)
-                return go_on and watch.check()
+                # A level below the success threshold already fails the experiment: measure no further.
+                whole = level.metrics.get("success_rate", 0.0) >= self.task.benchmark.min_success_rate
+                return go_on and whole and watch.check()
 
             # The engine's own view during the load: running/queued requests, KV usage, cache hits.
             scraper = TelemetryScraper(deployment.endpoint.base_url.rstrip("/") + "/metrics", self.task.engine)
@@ -91,6 +94,7 @@ class DeployedRunner:
                         on_level(level)
                     result = BenchmarkResult(levels)
                 else:
+                    stall_limit.set(self.task.timeouts.stall)  # for this thread's benchmarks: cut silent streams
                     result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
                                        self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
                                        seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
