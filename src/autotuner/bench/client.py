@@ -7,6 +7,8 @@ connection-level error before any byte of the response arrived is retried on a f
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import re
 import time
 from typing import Any
@@ -24,6 +26,10 @@ ERROR_EXCERPT = 200
 _RETRYABLE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError,
               ConnectionResetError)
 _HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+DEFAULT_STALL = 30.0
+# Seconds a streamed response may go without a token before it is cut (``timeouts.stall``). A context
+# variable: the experiment runner sets it around one benchmark, without threading it through every level.
+stall_limit: contextvars.ContextVar[float] = contextvars.ContextVar("stall_limit", default=DEFAULT_STALL)
 
 
 def make_session(headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
@@ -134,7 +140,7 @@ async def _read(response: aiohttp.ClientResponse, record: RequestRecord, prompt:
         if response.content_type == "application/json":  # the server ignored "stream": one JSON answer
             _whole(loads(await response.read()), record)
         else:
-            await _stream(response, record)
+            await _stream_until_stalled(response, record, stall_limit.get())
     except TimeoutError:
         record.error = f"timeout after {timeout:g}s"
     except (aiohttp.ClientError, ConnectionError) as e:
@@ -151,6 +157,31 @@ async def _read(response: aiohttp.ClientResponse, record: RequestRecord, prompt:
         record.input_tokens = prompt_words(prompt)
     if not record.output_tokens:
         record.output_tokens = len(record.token_times)
+
+
+async def _stream_until_stalled(response: aiohttp.ClientResponse, record: RequestRecord, stall: float) -> None:
+    """``_stream``, cut once no token has arrived for ``stall`` seconds (the engine may keep the connection
+    open for ever). One timer per request, re-armed from the last token's time: no work per token."""
+    loop = asyncio.get_running_loop()
+    began = time.perf_counter()
+    try:
+        async with asyncio.timeout(None) as cut:
+            def check() -> None:
+                quiet = time.perf_counter() - (record.token_times[-1] if record.token_times else began)
+                if quiet >= stall:
+                    cut.reschedule(loop.time())
+                else:
+                    timer[0] = loop.call_later(stall - quiet, check)
+
+            timer = [loop.call_later(stall, check)]
+            try:
+                await _stream(response, record)
+            finally:
+                timer[0].cancel()
+    except TimeoutError:
+        if not cut.expired():
+            raise  # the request's own (total) timeout
+        record.error = f"stalled: no token for {stall:g} s"
 
 
 async def _stream(response: aiohttp.ClientResponse, record: RequestRecord) -> None:
@@ -176,8 +207,15 @@ def _events(lines: bytes, now: float, record: RequestRecord) -> bool:
 
     A token is a ``data:`` line with non-empty text: that much is counted by one regex over the whole
     read. Only the rare lines that carry a usage object or an error are decoded as JSON, one by one
-    (a zero-delay server sends a whole answer, usage included, in one read).
+    (a zero-delay server sends a whole answer, usage included, in one read). A data line that
+    cannot be a JSON object (it does not end in ``}``) ends the stream as an error: the engine's
+    output is broken. Counting line starts against line ends finds one without a regex pass.
     """
+    if _data_lines(lines) > lines.count(b"}\n") + lines.count(b"}\r\n") + lines.count(b"[DONE]"):
+        bad = _MALFORMED.search(lines)
+        if bad is not None:
+            record.error = _short(f"malformed event in the stream: {bad.group(0).decode('utf-8', 'replace')}")
+            return True
     special = _special_lines(lines)
     tokens = len(_TOKEN_LINE.findall(lines)) - sum(1 for line in special if _TOKEN_LINE.search(line))
     if tokens:
@@ -226,6 +264,12 @@ def _done(lines: bytes) -> bool:
             return True
         at = lines.find(b"[DONE]", at + 6)
     return False
+_MALFORMED = re.compile(rb"^data:(?![ \t]*\[DONE\])[^\n]*?[^\s}][ \t\r]*$", re.M)
+
+
+def _data_lines(lines: bytes) -> int:
+    """How many lines of ``lines`` start with ``data:``."""
+    return lines.count(b"\ndata:") + lines.startswith(b"data:")
 
 
 def _event(line: bytes, now: float, record: RequestRecord) -> bool:

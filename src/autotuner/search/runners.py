@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from ..bench.client import stall_limit
 from ..bench.result import BenchmarkResult, LevelResult
 from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, Deployment, DeploymentError, classify_start_failure
@@ -67,6 +68,7 @@ class ClientLoad:
     def measure(self, deployment, name, num_gpus, time_left, on_level, stop, cancel) -> BenchmarkResult:
         from ..bench.runner import benchmark  # heavy imports only when measuring for real
 
+        stall_limit.set(self.task.timeouts.stall)  # for this thread's benchmarks: cut silent streams
         return benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name, self.task.workload,
                          slo=self.task.slo, num_gpus=num_gpus, seed=self.seed, api=self.task.api,
                          request_timeout=time_left, on_level=on_level, cancel=stop,
@@ -113,7 +115,9 @@ class DeployedRunner:
 
             def checked_level(level: LevelResult) -> bool:
                 go_on = on_level(level)
-                return go_on and watch.check()
+                # A level below the success threshold already fails the experiment: measure no further.
+                whole = level.metrics.get("success_rate", 0.0) >= self.task.benchmark.min_success_rate
+                return go_on and whole and watch.check()
 
             # The engine's own view during the load: running/queued requests, KV usage, cache hits.
             scraper = TelemetryScraper(deployment.endpoint.base_url.rstrip("/") + "/metrics", self.task.engine)

@@ -129,7 +129,10 @@ class Objective(_Strict):
 
 class Timeouts(_Strict):
     startup: float = Field(default=900, gt=0, description="seconds for the engine to become ready")
-    experiment: float = Field(default=3600, gt=0, description="seconds for one whole experiment")
+    experiment: float = Field(default=3600, gt=0, le=7 * 24 * 3600, description="seconds for one whole "
+                              "experiment: start-up, benchmark and teardown")
+    stall: float = Field(default=30, gt=0, le=3600, description="seconds a streamed request may go without a "
+                         "token before it is cut (and counted as an error)")
 
 
 class Simulate(_Strict):

@@ -1,0 +1,102 @@
+"""A misbehaving engine never yields a ranked result: the client cuts stalls and broken streams, and a
+real ``autotuner run`` records each fault mode ``failed`` with its reason, within its deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autotuner.bench.client import make_session, send, stall_limit
+from autotuner.deploy.local import is_healthy
+
+from .fault_engine import FAULTS
+from .fault_runs import EXPECTED, run_fault
+
+ENGINE = Path(__file__).resolve().parent / "fault_engine.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Engine:
+    """The fault engine as a subprocess on a free port, ready (or not, for never_ready) on entry."""
+
+    def __init__(self, fault: str, after: int = 0):
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, str(ENGINE), "--fault", fault, "--after", str(after),
+                                      "--port", str(self.port)], stdout=subprocess.DEVNULL)
+        self.base_url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Engine":
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("the fault engine did not start listening")
+
+    def __exit__(self, *exc) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def one_request(engine: Engine, stall: float, timeout: float = 30.0):
+    async def main():
+        token = stall_limit.set(stall)
+        try:
+            async with make_session() as session:
+                return await send(session, engine.base_url, "m", "a b c", 12, timeout=timeout)
+        finally:
+            stall_limit.reset(token)
+
+    t0 = time.monotonic()
+    record = asyncio.run(main())
+    return record, time.monotonic() - t0
+
+
+def test_every_fault_has_an_expected_verdict():
+    assert set(EXPECTED) == set(FAULTS)
+
+
+def test_a_stream_that_stops_sending_tokens_is_cut_after_the_stall_limit():
+    with Engine("stall") as engine:
+        record, seconds = one_request(engine, stall=0.5)
+    assert record.error == "stalled: no token for 0.5 s"
+    assert len(record.token_times) == 3  # the tokens before the stall are kept in the record
+    assert 0.5 <= seconds < 3.0
+
+
+def test_a_healthy_stream_slower_in_total_than_the_stall_limit_is_not_cut():
+    with Engine("healthy") as engine:
+        record, _ = one_request(engine, stall=0.05)  # 12 tokens 2 ms apart: quiet gaps stay far below 50 ms
+    assert record.ok, record.error
+    assert len(record.token_times) == 12
+
+
+def test_a_malformed_event_fails_the_request():
+    with Engine("malformed") as engine:
+        record, _ = one_request(engine, stall=5)
+    assert record.error is not None and record.error.startswith("malformed event in the stream")
+
+
+def test_a_hang_before_the_response_is_bounded_by_the_request_timeout_not_the_stall_limit():
+    with Engine("hang") as engine:
+        record, seconds = one_request(engine, stall=0.2, timeout=1.0)
+    assert record.error == "timeout after 1s"
+    assert seconds >= 0.9
+
+
+def test_never_ready_never_answers_health():
+    with Engine("never_ready") as engine:
+        assert not is_healthy("127.0.0.1", engine.port, "/health")
