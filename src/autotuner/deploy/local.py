@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 HEALTH_REQUEST_TIMEOUT = 1.0
 _PORT_TAKEN = ("address already in use", "errno 98")
 _TAIL_BYTES = 64 * 1024
+MIN_GRACE = 0.5  # seconds of SIGTERM grace even past the stop deadline, before SIGKILL
+FAILED_START_GRACE = 2.0  # an engine that never became ready has nothing to shut down gracefully
 
 # Every running local engine of this process, for the interpreter-exit safety net; and the ports
 # handed out to them, so that two engines started at once never get the same one.
@@ -137,13 +139,20 @@ class LocalDeployment(Deployment):
     def log_tail(self, lines: int = 40) -> str:
         return read_tail(self.log_path, lines)
 
+    def grace_left(self) -> float:
+        """The SIGTERM grace of a stop now: ours, cut to the time left before ``stop_deadline``."""
+        if self.stop_deadline is None:
+            return self.grace
+        return max(min(self.grace, self.stop_deadline - time.monotonic()), MIN_GRACE)
+
     def stop(self) -> None:
         with self._lock:
             if self._stopped:
                 return
+            grace = self.grace_left()
             try:
-                if terminate_group(self.pid, self.grace, self.proc, self.start_ticks):
-                    log.warning("engine %s ignored SIGTERM for %g s and was killed", self.name, self.grace)
+                if terminate_group(self.pid, grace, self.proc, self.start_ticks):
+                    log.warning("engine %s ignored SIGTERM for %.3g s and was killed", self.name, grace)
             except Exception as e:  # never raise from stop; the atexit net and the reaper remain
                 log.warning("could not stop engine %s (pid %s): %s", self.name, self.pid, e)
             finally:
@@ -188,6 +197,7 @@ class LocalDeployer(Deployer):
             except BaseException:  # cancel, Ctrl-C: nothing may outlive the failed start
                 deployment.stop()
                 raise
+            deployment.stop_deadline = time.monotonic() + FAILED_START_GRACE
             deployment.stop()
             output = _read_from(log_path, offset)
             if failure == "exited" and attempt == 1 and any(m in output.lower() for m in _PORT_TAKEN):
