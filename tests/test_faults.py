@@ -146,3 +146,26 @@ def test_a_stop_near_its_deadline_shortens_the_sigterm_grace(tmp_path):
     assert 2.5 < d.grace_left() <= 3.0
     d.stop_deadline = time.monotonic() - 5.0
     assert d.grace_left() == MIN_GRACE
+
+
+# -- a real `autotuner run` against each fault mode ----------------------------------------------------
+EXPERIMENT, STALL = 8.0, 1.0  # seconds: short, so that a hung engine costs little
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [m for m in EXPECTED if m != "healthy"])
+def test_autotuner_run_records_each_fault_failed_with_its_reason_and_never_ranks_it(tmp_path, mode):
+    run = run_fault(mode, tmp_path, experiment=EXPERIMENT, stall=STALL, startup=EXPERIMENT)
+    status, reason = EXPECTED[mode]
+    assert (run.status, run.reason) == (status, reason), run.error or run.output
+    assert not run.ranked and "no configuration succeeded" in run.output
+    assert run.experiment_wall <= EXPERIMENT + 5.0  # the deadline holds, teardown included (+ SIGKILL's wait)
+    assert run.leftovers == []
+    assert "Traceback" not in run.output  # a failed experiment is a result, not a crash of the tuner
+
+
+@pytest.mark.slow
+def test_autotuner_run_ranks_the_healthy_control(tmp_path):
+    run = run_fault("healthy", tmp_path, experiment=60, stall=STALL, startup=30)
+    assert run.status == "succeeded" and run.ranked, run.output
+    assert run.leftovers == []
