@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -149,13 +150,28 @@ def test_a_stop_near_its_deadline_shortens_the_sigterm_grace(tmp_path):
 
 
 # -- a real `autotuner run` against each fault mode ----------------------------------------------------
-EXPERIMENT, STALL = 8.0, 1.0  # seconds: short, so that a hung engine costs little
+EXPERIMENT, STALL = 12.0, 1.0  # seconds: short, so that a hung engine costs little
+CONTROL_EXPERIMENT = 60.0  # the healthy control must never hit its deadline, however busy the machine
+
+
+@pytest.fixture(scope="module")
+def fault_runs(tmp_path_factory) -> dict:
+    """Every mode's run, four at a time: most of a faulty run is waiting for its deadline."""
+    root = tmp_path_factory.mktemp("faults")
+
+    def one(mode: str):
+        if mode == "healthy":
+            return run_fault(mode, root / mode, experiment=CONTROL_EXPERIMENT, stall=STALL, startup=30)
+        return run_fault(mode, root / mode, experiment=EXPERIMENT, stall=STALL, startup=EXPERIMENT)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(EXPECTED, pool.map(one, EXPECTED)))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", [m for m in EXPECTED if m != "healthy"])
-def test_autotuner_run_records_each_fault_failed_with_its_reason_and_never_ranks_it(tmp_path, mode):
-    run = run_fault(mode, tmp_path, experiment=EXPERIMENT, stall=STALL, startup=EXPERIMENT)
+def test_autotuner_run_records_each_fault_failed_with_its_reason_and_never_ranks_it(fault_runs, mode):
+    run = fault_runs[mode]
     status, reason = EXPECTED[mode]
     assert (run.status, run.reason) == (status, reason), run.error or run.output
     assert not run.ranked and "no configuration succeeded" in run.output
@@ -165,7 +181,7 @@ def test_autotuner_run_records_each_fault_failed_with_its_reason_and_never_ranks
 
 
 @pytest.mark.slow
-def test_autotuner_run_ranks_the_healthy_control(tmp_path):
-    run = run_fault("healthy", tmp_path, experiment=60, stall=STALL, startup=30)
+def test_autotuner_run_ranks_the_healthy_control(fault_runs):
+    run = fault_runs["healthy"]
     assert run.status == "succeeded" and run.ranked, run.output
     assert run.leftovers == []
