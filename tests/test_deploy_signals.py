@@ -1,6 +1,7 @@
 """Nothing outlives the tuner: Ctrl-C while starting or running, interpreter exit, and kill -9 + reaping."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import time
 from pathlib import Path
 
 from autotuner.deploy.local import LocalDeployer
-from autotuner.deploy.processes import start_ticks
+from autotuner.deploy.processes import group_alive, start_ticks
 from autotuner.deploy.reaper import EngineRecord, EngineRecords
 
 FAKE = Path(__file__).parent / "fake_engines"
@@ -102,13 +103,14 @@ def test_interpreter_exit_stops_engines_left_running(tmp_path):
 
 def test_engines_of_a_killed_tuner_are_reaped_by_the_next_one(tmp_path):
     driver = Driver(tmp_path, "spawns_child.py")
-    engine = driver.ready_pid()
-    driver.proc.kill()  # no cleanup can run
+    engine = driver.ready_pid()  # the engine's launcher, leader of its group
+    os.kill(engine, signal.SIGKILL)  # without its launcher the engine cannot die with the tuner...
+    driver.proc.kill()  # ...and no cleanup can run
     driver.finish()
-    assert not gone(engine)  # orphaned, still serving
+    assert group_alive(engine)  # orphaned, still serving: the reaper is the second line
     reaped = LocalDeployer(tmp_path / "logs2", tmp_path / "state", grace=1.0).reap_leftovers()
     assert len(reaped) == 1 and reaped[0].startswith(f"driven (pid {engine}")
-    wait_for(lambda: gone(engine), timeout=5, what="the engine to die")
+    wait_for(lambda: not group_alive(engine), timeout=5, what="the engine to die")
     assert driver.records() == []
     assert LocalDeployer(tmp_path / "logs2", tmp_path / "state").reap_leftovers() == []
 

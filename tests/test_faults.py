@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,87 @@ def test_a_hang_before_the_response_is_bounded_by_the_request_timeout_not_the_st
 def test_never_ready_never_answers_health():
     with Engine("never_ready") as engine:
         assert not is_healthy("127.0.0.1", engine.port, "/health")
+
+
+def workload(**kw):
+    from autotuner.spec.workload import Workload
+    return Workload(**{"scenarios": ["D(8,8)"], "concurrency": [2, 4, 8], "num_requests": 10, **kw})
+
+
+def test_the_experiment_clock_leaves_the_teardown_its_reserve_and_cuts_the_startup():
+    from autotuner.search.deadlines import ExperimentClock
+    clock = ExperimentClock(start=time.monotonic(), total=20.0)
+    assert clock.teardown_reserve == 2.0 and clock.benchmark_end == clock.start + 18.0
+    assert clock.startup_timeout(900) <= 18.0  # timeouts.startup cannot outlast the experiment
+    assert clock.startup_timeout(5) == 5
+    assert ExperimentClock(0.0, 3600).teardown_reserve == 5.0
+
+
+def test_each_level_gets_its_share_of_the_time_left_with_slack():
+    from autotuner.search.deadlines import LevelDeadlines
+    levels = LevelDeadlines(workload(), end=90.0, stall=3)
+    levels.begin_next(now=0.0)  # 3 equal levels, 90 s: 2 x 30 s
+    assert levels.level_end == 60.0 and not levels.expired(59.9) and levels.expired(60.0)
+    assert levels.describe() == "level 1 of 3 (D(8,8) c=2) did not finish within its deadline of 60.0 s"
+    levels.begin_next(now=10.0)  # a fast first level leaves more to the others: 2 x 80 / 2, up to the end
+    assert levels.level_end == 90.0
+    assert "c=4) did not finish before the experiment's deadline" in levels.describe()
+
+
+def test_a_duration_bound_level_gets_at_least_its_duration():
+    from autotuner.search.deadlines import LevelDeadlines
+    levels = LevelDeadlines(workload(num_requests=None, duration=50.0), end=100.0, stall=3)
+    levels.begin_next(now=0.0)
+    assert levels.level_end == 2 * 100 / 3 and levels.budget == pytest.approx(66.67, abs=0.01)
+    levels = LevelDeadlines(workload(num_requests=None, duration=80.0), end=100.0, stall=3)
+    levels.begin_next(now=0.0)
+    assert levels.level_end == 83.0
+
+
+def test_a_stop_near_its_deadline_shortens_the_sigterm_grace(tmp_path):
+    from autotuner.deploy.local import MIN_GRACE, LocalDeployment
+    d = LocalDeployment.__new__(LocalDeployment)
+    d.grace, d.stop_deadline = 10.0, None
+    assert d.grace_left() == 10.0
+    d.stop_deadline = time.monotonic() + 3.0
+    assert 2.5 < d.grace_left() <= 3.0
+    d.stop_deadline = time.monotonic() - 5.0
+    assert d.grace_left() == MIN_GRACE
+
+
+# -- a real `autotuner run` against each fault mode ----------------------------------------------------
+EXPERIMENT, STALL = 12.0, 1.0  # seconds: short, so that a hung engine costs little
+CONTROL_EXPERIMENT = 60.0  # the healthy control must never hit its deadline, however busy the machine
+
+
+@pytest.fixture(scope="module")
+def fault_runs(tmp_path_factory) -> dict:
+    """Every mode's run, four at a time: most of a faulty run is waiting for its deadline."""
+    root = tmp_path_factory.mktemp("faults")
+
+    def one(mode: str):
+        if mode == "healthy":
+            return run_fault(mode, root / mode, experiment=CONTROL_EXPERIMENT, stall=STALL, startup=30)
+        return run_fault(mode, root / mode, experiment=EXPERIMENT, stall=STALL, startup=EXPERIMENT)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(EXPECTED, pool.map(one, EXPECTED)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [m for m in EXPECTED if m != "healthy"])
+def test_autotuner_run_records_each_fault_failed_with_its_reason_and_never_ranks_it(fault_runs, mode):
+    run = fault_runs[mode]
+    status, reason = EXPECTED[mode]
+    assert (run.status, run.reason) == (status, reason), run.error or run.output
+    assert not run.ranked and "no configuration succeeded" in run.output
+    assert run.experiment_wall <= EXPERIMENT + 5.0  # the deadline holds, teardown included (+ SIGKILL's wait)
+    assert run.leftovers == []
+    assert "Traceback" not in run.output  # a failed experiment is a result, not a crash of the tuner
+
+
+@pytest.mark.slow
+def test_autotuner_run_ranks_the_healthy_control(fault_runs):
+    run = fault_runs["healthy"]
+    assert run.status == "succeeded" and run.ranked, run.output
+    assert run.leftovers == []

@@ -50,6 +50,7 @@ class Deployment(ABC):
     endpoint: Endpoint
     log_path: Path
     gpus: list[int]
+    stop_deadline: float | None = None  # time.monotonic() by which stop() should be done, when it can bound it
 
     @abstractmethod
     def stop(self) -> None:

@@ -2,8 +2,9 @@
 
 The engine gets its own session, a free port, its GPUs through CUDA_VISIBLE_DEVICES and a log file.
 Every way out (failure, timeout, cancel, Ctrl-C, normal stop, interpreter exit) ends the whole group:
-SIGTERM, a grace period, then SIGKILL. A record on disk lets the next run reap engines left behind by
-a tuner that was killed outright.
+SIGTERM, a grace period, then SIGKILL. A tuner killed outright takes its engines with it: each starts
+through ``launcher``, which kills its group when the tuner's end of a watch pipe closes. A record on
+disk lets the next run reap whatever still escaped.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import atexit
 import http.client
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +31,9 @@ log = logging.getLogger(__name__)
 HEALTH_REQUEST_TIMEOUT = 1.0
 _PORT_TAKEN = ("address already in use", "errno 98")
 _TAIL_BYTES = 64 * 1024
+MIN_GRACE = 0.5  # seconds of SIGTERM grace even past the stop deadline, before SIGKILL
+LAUNCHER = Path(__file__).with_name("launcher.py")
+FAILED_START_GRACE = 2.0  # an engine that never became ready has nothing to shut down gracefully
 
 # Every running local engine of this process, for the interpreter-exit safety net; and the ports
 # handed out to them, so that two engines started at once never get the same one.
@@ -118,9 +124,10 @@ def _exit_description(code: int) -> str:
 
 class LocalDeployment(Deployment):
     def __init__(self, name: str, proc: subprocess.Popen, endpoint: Endpoint, log_path: Path, gpus: list[int],
-                 port: int, grace: float):
+                 port: int, grace: float, watch_fd: int | None = None):
         self.name, self.proc, self.endpoint, self.log_path, self.gpus = name, proc, endpoint, log_path, gpus
         self.port, self.grace = port, grace
+        self.watch_fd = watch_fd  # our end of the launcher's watch pipe: closing it kills the engine's group
         self.pid = proc.pid  # also the process group id: the engine leads its own session
         self.start_ticks = start_ticks(proc.pid)
         self.record_path: Path | None = None
@@ -137,22 +144,54 @@ class LocalDeployment(Deployment):
     def log_tail(self, lines: int = 40) -> str:
         return read_tail(self.log_path, lines)
 
+    def grace_left(self) -> float:
+        """The SIGTERM grace of a stop now: ours, cut to the time left before ``stop_deadline``."""
+        if self.stop_deadline is None:
+            return self.grace
+        return max(min(self.grace, self.stop_deadline - time.monotonic()), MIN_GRACE)
+
     def stop(self) -> None:
         with self._lock:
             if self._stopped:
                 return
+            grace = self.grace_left()
             try:
-                if terminate_group(self.pid, self.grace, self.proc, self.start_ticks):
-                    log.warning("engine %s ignored SIGTERM for %g s and was killed", self.name, self.grace)
+                if terminate_group(self.pid, grace, self.proc, self.start_ticks):
+                    log.warning("engine %s ignored SIGTERM for %.3g s and was killed", self.name, grace)
             except Exception as e:  # never raise from stop; the atexit net and the reaper remain
                 log.warning("could not stop engine %s (pid %s): %s", self.name, self.pid, e)
             finally:
                 self._stopped = True
+                self._let_go()
                 if self.record_path is not None:
                     EngineRecords.remove(self.record_path)
                 with _registry_lock:
                     _running.discard(self)
                     _ports.discard(self.port)
+
+
+    def _let_go(self) -> None:
+        if self.watch_fd is not None:
+            try:
+                os.close(self.watch_fd)
+            except OSError:
+                pass
+            self.watch_fd = None
+
+
+def launcher_argv(argv: list[str], watch_fd: int) -> list[str]:
+    """``argv`` started through the launcher that kills it when ``watch_fd``'s other end closes."""
+    # By path, isolated: it needs only the standard library, whatever the engine's environment says.
+    return [sys.executable, "-I", str(LAUNCHER), "--watch", str(watch_fd), "--", *argv]
+
+
+def _executable(program: str) -> str | None:
+    """Why ``program`` cannot be started, or None (the launcher would only fail later, with less to say)."""
+    if shutil.which(program) is not None:
+        return None
+    if os.sep in program and os.path.exists(program):
+        return "not executable"
+    return "not found"
 
 
 class LocalDeployer(Deployer):
@@ -193,6 +232,7 @@ class LocalDeployer(Deployer):
             except BaseException:  # cancel, Ctrl-C: nothing may outlive the failed start
                 deployment.stop()
                 raise
+            deployment.stop_deadline = time.monotonic() + FAILED_START_GRACE
             deployment.stop()
             output = _read_from(log_path, offset)
             if failure == "exited" and attempt == 1 and any(m in output.lower() for m in _PORT_TAKEN):
@@ -219,19 +259,28 @@ class LocalDeployer(Deployer):
                "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))}
         self._note(log_path, f"$ {describe_command(argv, limit=4000)}  "
                              f"(CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']})")
+        problem = _executable(argv[0])
+        if problem is not None:
+            release_port(port)
+            raise DeploymentError("unavailable", f"cannot start {spec.argv[0]!r}: {problem}", log_path=log_path)
+        watch_read, watch_write = os.pipe()  # both non-inheritable: only the launcher gets its end
         try:
             with open(log_path, "ab") as logfile:  # the child keeps its own descriptor
                 offset = logfile.tell()
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
-                                        env=env, start_new_session=True, close_fds=True)
+                proc = subprocess.Popen(launcher_argv(argv, watch_read), stdin=subprocess.DEVNULL, stdout=logfile,
+                                        stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True,
+                                        pass_fds=(watch_read,))
         except OSError as e:
+            os.close(watch_write)
             release_port(port)
             raise DeploymentError("unavailable", f"cannot start {spec.argv[0]!r}: {e}",
                                   log_path=log_path) from None
+        finally:
+            os.close(watch_read)
         deployment = None
         try:
             endpoint = Endpoint(f"http://{_url_host(_client_host(self.host))}:{port}", spec.model_name)
-            deployment = LocalDeployment(name, proc, endpoint, log_path, list(gpus), port, self.grace)
+            deployment = LocalDeployment(name, proc, endpoint, log_path, list(gpus), port, self.grace, watch_write)
             with _registry_lock:
                 _running.add(deployment)
             try:
@@ -244,6 +293,7 @@ class LocalDeployer(Deployer):
                 deployment.stop()
             else:
                 terminate_group(proc.pid, 0.0, proc)
+                os.close(watch_write)
                 release_port(port)
             raise
         return deployment, offset

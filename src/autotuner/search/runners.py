@@ -19,6 +19,7 @@ from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, Deployment, DeploymentError, classify_start_failure
 from ..engines import EngineAdapter
 from ..spec.task import Task
+from .deadlines import ExperimentClock, LevelDeadlines
 from .verdict import measurement_problem
 
 PhaseCallback = Callable[[str], None]
@@ -100,23 +101,30 @@ class DeployedRunner:
         spec = self.adapter.launch_spec(self.task.model.id, self.task.model.name,
                                         engine_config(self.task, params), self.simulate)
         t0 = time.monotonic()
+        clock = ExperimentClock(t0, self.task.timeouts.experiment)  # deploy + benchmark + teardown
         on_phase("deploying")
         try:
-            deployment = self.deployer.deploy(spec, name, gpus, self.task.timeouts.startup, cancel)
+            deployment = self.deployer.deploy(spec, name, gpus, clock.startup_timeout(self.task.timeouts.startup),
+                                              cancel)
         except DeploymentError as e:
             return Outcome(False, error=e.message + (f"\n{e.log_tail}" if e.log_tail else ""),
                            reason=e.reason, log_path=str(e.log_path) if e.log_path else None,
                            timings={"startup": time.monotonic() - t0})
         with deployment:
+            deployment.stop_deadline = clock.end
             startup = time.monotonic() - t0
             on_phase("benchmarking")
-            deadline = self.task.timeouts.experiment - startup
-            watch = _Watch(deployment, cancel, time.monotonic() + max(deadline, 1.0))
+            deadline = clock.benchmark_end - time.monotonic()
+            level_deadlines = (LevelDeadlines(self.task.workload, clock.benchmark_end, self.task.timeouts.stall)
+                      if self.task.benchmark.runner == "client" else None)
+            watch = _Watch(deployment, cancel, time.monotonic() + max(deadline, 1.0), level_deadlines)
 
             def checked_level(level: LevelResult) -> bool:
                 go_on = on_level(level)
                 # A level below the success threshold already fails the experiment: measure no further.
                 whole = level.metrics.get("success_rate", 0.0) >= self.task.benchmark.min_success_rate
+                if level_deadlines is not None:
+                    level_deadlines.begin_next()
                 return go_on and whole and watch.check()
 
             # The engine's own view during the load: running/queued requests, KV usage, cache hits.
@@ -144,7 +152,8 @@ class DeployedRunner:
         if cancel.is_set():
             return Outcome(False, levels, "cancelled", "cancelled", str(deployment.log_path), timings=timings)
         problem = measurement_problem(levels, self.task.benchmark.min_success_rate,
-                                      engine_alive=not watch.dead_seen, deadline_hit=watch.deadline_hit)
+                                      engine_alive=not watch.dead_seen, deadline_hit=watch.deadline_hit,
+                                      deadline_note=level_deadlines.describe() if level_deadlines else None)
         if problem is not None:  # kept for the record (levels), never ranked
             return Outcome(False, levels, f"{problem.message}\n{log_tail}".rstrip(), problem.reason,
                            str(deployment.log_path), timings=timings)
@@ -156,21 +165,26 @@ class _Watch:
     """Stops the benchmark when the user cancels, the experiment's deadline passes or the engine
     exits; remembers which of the last two happened (checked twice a second, and between levels)."""
 
-    def __init__(self, deployment, cancel: threading.Event, deadline: float, interval: float = 0.5):
+    def __init__(self, deployment, cancel: threading.Event, deadline: float, levels: LevelDeadlines | None = None,
+                 interval: float = 0.5):
         self.deployment, self.cancel, self.deadline, self.interval = deployment, cancel, deadline, interval
+        self.levels = levels  # each level's own deadline, when the levels are ours to drive
         self.stop = threading.Event()
         self.dead_seen = self.deadline_hit = False
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="experiment-watch")
 
     def start(self) -> None:
+        if self.levels is not None:
+            self.levels.begin_next()
         self._thread.start()
 
     def check(self) -> bool:
         """True while the benchmark may go on."""
         if not self.deployment.alive():
             self.dead_seen = True
-        if time.monotonic() >= self.deadline:
+        now = time.monotonic()
+        if now >= self.deadline or (self.levels is not None and self.levels.expired(now)):
             self.deadline_hit = True
         if self.dead_seen or self.deadline_hit or self.cancel.is_set():
             self.stop.set()

@@ -30,16 +30,16 @@ class Problem:
 
 
 def measurement_problem(levels: list[dict], min_success_rate: float, engine_alive: bool = True,
-                        deadline_hit: bool = False) -> Problem | None:
+                        deadline_hit: bool = False, deadline_note: str | None = None) -> Problem | None:
     """The first reason the measurement cannot be ranked, or None when it is whole.
 
     ``levels`` are ``LevelResult.to_dict()`` entries; a level's ``success_rate`` is the share of its
-    requests that completed without error."""
+    requests that completed without error; ``deadline_note`` says which deadline passed."""
     if not engine_alive:
         return Problem(ENGINE_DIED, f"the engine exited during the benchmark (after {len(levels)} level(s))")
     if deadline_hit:
-        return Problem(DEADLINE, f"the benchmark did not finish before the experiment's deadline "
-                                 f"(after {len(levels)} level(s))")
+        what = deadline_note or "the benchmark did not finish before the experiment's deadline"
+        return Problem(DEADLINE, f"{what} (after {len(levels)} level(s) completed)")
     for lv in levels:
         rate = lv.get("metrics", {}).get("success_rate", 0.0)
         if rate < min_success_rate:
