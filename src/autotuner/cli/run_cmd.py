@@ -37,16 +37,20 @@ def _load(path: Path, quiet: bool = False) -> Task:
 def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)")) -> None:
     """Check a task file; print every problem with its field path (exit 2 when invalid)."""
     task = _load(task_file)
-    from ..search.session import task_problems
+    _refuse_problems(task_file, task)
     from ..search.space import grid_size
-    problems = task_problems(task)
-    if problems:
-        err_console.print(f"[red]{SpecError(problems, str(task_file))}[/red]", highlight=False)
-        raise typer.Exit(2)
     size = grid_size(task.search.space)
     console.print(f"[green]valid[/green]: task {task.name!r}, engine {task.engine}, "
                   f"{'continuous' if math.isinf(size) else int(size)} configurations in the space, "
                   f"budget {task.search.max_experiments} experiments")
+
+
+def _refuse_problems(task_file: Path, task: Task) -> None:
+    from ..search.problems import task_problems
+    problems = task_problems(task)
+    if problems:
+        err_console.print(f"[red]{SpecError(problems, str(task_file))}[/red]", highlight=False)
+        raise typer.Exit(2)
 
 
 def run(
@@ -60,11 +64,12 @@ def run(
     debug: bool = typer.Option(False, "--debug", help="print the traceback when the task fails with an error"),
 ) -> None:
     """Tune a task; resumes it when the same task already ran on this database."""
+    task = _load(task_file)
+    _refuse_problems(task_file, task)  # before importing Optuna and SQLAlchemy
     from ..report.results import write_results
     from ..search.session import RunOptions, execute, prepare_task
     from ..store import Store
 
-    task = _load(task_file)
     if virtual_time and simulate is None and task.simulate is None:
         simulate = "h100"
     options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
