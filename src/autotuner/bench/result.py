@@ -12,6 +12,7 @@ class LevelResult:
     rate: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # a sample of distinct error messages
+    requests: list[list] = field(default_factory=list)  # bench/request_sample.py: for the noise of a gain
 
     @property
     def label(self) -> str:

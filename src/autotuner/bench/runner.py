@@ -18,6 +18,7 @@ from ..spec.workload import Workload
 from .client import APIS, make_session, send
 from .metrics import RequestRecord, error_sample, summarize
 from .prompts import PromptSource, load_dataset
+from .request_sample import request_sample
 from .result import BenchmarkResult, LevelResult
 from .seeds import arrival_gaps, prompt_rng, shape_rng
 
@@ -104,7 +105,8 @@ async def _run_level(session: aiohttp.ClientSession, base_url: str, model: str, 
         records = await _open_loop(level, arrival_gaps(seed, scenario, rate), workload.num_requests, workload.duration)
     window = (max(r.end for r in records) - min(r.start for r in records)) if records else 0.0
     return LevelResult(scenario=scenario, concurrency=concurrency, rate=rate,
-                       metrics=summarize(records, window, slo, num_gpus), errors=error_sample(records))
+                       metrics=summarize(records, window, slo, num_gpus), errors=error_sample(records),
+                       requests=request_sample(records))
 
 
 async def _until_stopped(work: Awaitable[LevelResult], stop: asyncio.Event | None) -> LevelResult | None:

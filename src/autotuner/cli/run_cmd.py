@@ -213,11 +213,13 @@ def _print_summary(store, task_id: int, task: Task) -> None:
         console.print(f"[green bold]best[/green bold] (experiment {best.id}): {_short(best.params)}; "
                       f"{task.objective.direction} {task.objective.metric} = {_fmt(best.score)}")
         if baseline is not None and baseline.status == "succeeded" and baseline.score:
-            change = (best.score - baseline.score) / abs(baseline.score)
-            if not task.objective.maximize:
-                change = -change
-            console.print(f"vs baseline (experiment {baseline.id}): {100 * change:+.1f}% better than the "
-                          f"engine's defaults ({_fmt(baseline.score)} -> {_fmt(best.score)})")
+            from ..report.gain import gain_summary
+            from ..report.results import build_results
+            gain = gain_summary(task, build_results(store, task_id))
+            change = (best.score - baseline.score) / abs(baseline.score) * (1 if task.objective.maximize else -1)
+            text = gain["text"] if gain else f"{100 * change:+.1f}%"
+            console.print(f"vs baseline (experiment {baseline.id}, the engine's defaults): {text} "
+                          f"({_fmt(baseline.score)} -> {_fmt(best.score)})", highlight=False)
         elif baseline is not None:
             console.print(f"baseline (experiment {baseline.id}, engine defaults): {baseline.status}")
     console.print(f"launch: {launch_command(task, best.params)}", highlight=False, soft_wrap=True)
