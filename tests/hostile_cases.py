@@ -75,4 +75,9 @@ CASES: list[tuple[str, bytes, str]] = [
      "constructor"),
     ("empty file", b"", "mapping"),
     ("JSON with duplicate keys", json.dumps({"name": "x"})[:-1].encode() + b', "name": "y"}', "given twice"),
+    ("docker volumes", (BASE + "deployment: docker\ndocker: {volumes: ['/:/host']}\n").encode(), "volumes"),
+    ("docker hf_cache /etc", (BASE + "deployment: docker\ndocker: {hf_cache: /etc}\n").encode(), "hf_cache"),
+    ("port in the space", _with("    max-running-requests: [8, 16]\n", "    port: [8000, 8001]\n"), "port"),
+    ("JSON not UTF-8", b'{"name": "\xff\xfe"}', "UTF-8"),
+    ("gpus: 0", _with("gpus: 1", "gpus: 0"), "gpus"),
 ]

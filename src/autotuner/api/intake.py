@@ -90,7 +90,7 @@ async def _body_document(request: Request) -> tuple[Any, dict[str, Any]]:
     if len(raw) > MAX_BODY:
         raise ProblemError([f"(body): larger than {MAX_BODY} bytes"], 413)
     if not raw.strip():
-        raise ProblemError(["(body): empty; send the task as JSON, YAML text or an uploaded file"])
+        raise ProblemError(["(body): empty; send the task (a mapping of fields) as JSON, YAML text or an uploaded file"])
     text = _decode(raw)
     if ctype in JSON_TYPES or ctype.endswith("+json"):
         try:

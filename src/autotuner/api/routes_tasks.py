@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.exc import IntegrityError
 
 from ..service.session import delete_task
-from ..search.space import check_strategy
+from ..search.problems import task_problems
 from ..spec import SpecError, dump_task
 from ..spec.load import parse_document
 from ..spec.task import GPUS
@@ -121,7 +121,7 @@ def validate(body: ValidateRequest) -> dict:
     if document is not None:
         try:
             task = validate_document(document, notes)
-            problems = check_strategy(task.search)
+            problems = task_problems(task)  # engine flags too, as `autotuner validate`
         except ProblemError as e:
             problems = e.problems
     return {"valid": not problems and document is not None, "document": document, "yaml": text,

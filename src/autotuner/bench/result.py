@@ -13,6 +13,7 @@ class LevelResult:
     metrics: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # a sample of distinct error messages
     warnings: list[str] = field(default_factory=list)  # e.g. the client's CPU limited the level
+    requests: list[list] = field(default_factory=list)  # bench/request_sample.py: for the noise of a gain
 
     @property
     def label(self) -> str:

@@ -21,6 +21,7 @@ from .client import APIS, make_session, send
 from .merge import ClientLoad, cpu_share, window
 from .metrics import RequestRecord, error_sample, summarize
 from .prompts import PromptSource, load_dataset
+from .request_sample import request_sample
 from .result import BenchmarkResult, LevelResult
 from .seeds import arrival_gaps, prompt_rng, shape_rng
 from .workers import LazySchedule, LevelJob, WorkerPool, default_workers
@@ -115,7 +116,8 @@ async def _run_level(session: aiohttp.ClientSession, base_url: str, model: str, 
     metrics["client_cpu"] = load.busiest
     warning = load.warning()
     return LevelResult(scenario=scenario, concurrency=concurrency, rate=rate, metrics=metrics,
-                       errors=error_sample(records), warnings=[warning] if warning else [])
+                       errors=error_sample(records), warnings=[warning] if warning else [],
+                       requests=request_sample(records))
 
 
 async def _on_pool(pool: WorkerPool, level: _Level, workload: Workload, scenario: str, concurrency: int | None,

@@ -58,7 +58,7 @@ def _emit_json(stream, doc: dict) -> None:
 def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)"),
              as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Check a task file; print every problem with its field path (exit 2 when invalid)."""
-    from ..service.session import task_problems
+    from ..search.problems import task_problems
     from ..search.space import grid_size
 
     with _stdout_for_json(as_json) as stdout:
@@ -83,6 +83,14 @@ def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON
                       f"space, budget {task.search.max_experiments} experiments", highlight=False)
 
 
+def _refuse_problems(task_file: Path, task: Task) -> None:
+    from ..search.problems import task_problems
+    problems = task_problems(task)
+    if problems:
+        err_console.print(f"[red]{SpecError(problems, str(task_file))}[/red]", highlight=False)
+        raise typer.Exit(2)
+
+
 def run(
     task_file: Path = typer.Argument(..., help="task file (YAML or JSON)"),
     simulate: Optional[str] = typer.Option(None, "--simulate", help="dry run on the simulated engine "
@@ -105,12 +113,20 @@ def run(
 
 def _run(task_file: Path, simulate, virtual_time: bool, db: str, out: Path, restart: bool,
          debug: bool) -> tuple[int, dict]:
+    from ..search.problems import task_problems
+
+    try:
+        task, _ = _load(task_file)
+        problems = task_problems(task)  # before importing Optuna and SQLAlchemy: bad input is refused fast
+        if problems:
+            raise SpecError(problems, str(task_file))
+    except SpecError as e:
+        _refuse(e)
     from ..report.results import build_results, write_results
     from ..service.session import RunOptions, check_runnable, execute, prepare_task
     from ..store import Store
 
     try:
-        task, _ = _load(task_file)
         if virtual_time and simulate is None and task.simulate is None:
             simulate = "h100"
         options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)

@@ -211,11 +211,13 @@ def print_summary(store, task_id: int, task: Task, console: Console) -> None:
         say(console, f"best (experiment #{number[best.id]}): {_params(best.params)}; {task.objective.direction} "
                      f"{metric} = {value(metric, best.score)}")
         if baseline is not None and baseline.status == "succeeded" and baseline.score:
-            change = (best.score - baseline.score) / abs(baseline.score)
-            if not task.objective.maximize:
-                change = -change
-            say(console, f"vs baseline (#{number[baseline.id]}): {100 * change:+.1f}% better than the engine's "
-                         f"defaults ({value(metric, baseline.score)} -> {value(metric, best.score)})")
+            from ..report.gain import gain_summary
+            from ..report.results import build_results
+            gain = gain_summary(task, build_results(store, task_id))
+            change = (best.score - baseline.score) / abs(baseline.score) * (1 if task.objective.maximize else -1)
+            text = gain["text"] if gain else f"{100 * change:+.1f}%"
+            say(console, f"vs baseline (#{number[baseline.id]}, the engine's defaults): {text} "
+                         f"({value(metric, baseline.score)} -> {value(metric, best.score)})")
         elif baseline is not None:
             say(console, f"baseline (#{number[baseline.id]}, engine defaults): {baseline.status}")
     console.print("launch:", highlight=False)

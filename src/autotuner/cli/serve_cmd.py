@@ -10,10 +10,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from ..store import DEFAULT_DB
 
 console = Console()
 err_console = Console(stderr=True)
+DEFAULT_DB = "sqlite:///autotuner.db"  # store.DEFAULT_DB, spelled out: importing SQLAlchemy slows every command
 
 
 def serve(

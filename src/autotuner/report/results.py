@@ -12,6 +12,7 @@ from ..engines import get_adapter
 from ..spec.task import Task
 from ..store import ExperimentRow, Store
 from ..store.store import as_datetime
+from .gain import gain_noise
 
 
 def launch_command(task: Task, params: dict[str, Any]) -> str:
@@ -138,7 +139,8 @@ def build_results(store: Store, task_id: int) -> dict[str, Any]:
         doc["best"] = _clean({"id": best.id, "parameters": best.params, "metrics": best.metrics,
                               "score": best.score, "baseline": best.baseline,
                               "command": launch_command(task, best.params),
-                              "gain_over_baseline": gain_over_baseline(task, best, baseline)})
+                              "gain_over_baseline": gain_over_baseline(task, best, baseline),
+                              **gain_noise(task, best, baseline)})  # spread, within_noise, marginal_slos
     return doc
 
 

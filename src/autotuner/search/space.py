@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
-
-from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
-                                  IntDistribution)
+from typing import TYPE_CHECKING, Any
 
 from ..spec.task import NumberRange, SearchSpec
+
+if TYPE_CHECKING:  # Optuna is imported where it is used: `validate` needs only the grid helpers
+    from optuna.distributions import BaseDistribution
 
 
 def _is_number(v: Any) -> bool:
@@ -24,6 +24,8 @@ class SpaceCodec:
     """
 
     def __init__(self, space: dict[str, Any]):
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
         self.space = space
         self.distributions: dict[str, BaseDistribution] = {}
         self._index_values: dict[str, list[Any]] = {}
@@ -63,6 +65,8 @@ class SpaceCodec:
         """Is this configuration (engine values) a point of the space?"""
         if set(params) != set(self.distributions):
             return False
+        from optuna.distributions import CategoricalDistribution
+
         encoded = self.encode(params)
         for k, v in params.items():
             dist = self.distributions[k]

@@ -12,7 +12,6 @@ from typing import Any
 
 from ..deploy.base import Deployer
 from ..deploy.gpu_pool import GpuPool, discover_gpus
-from ..engines.preflight import flag_problems
 from ..engines import get_adapter
 from ..spec.errors import SpecError
 from ..spec.task import Simulate, Task
@@ -20,7 +19,7 @@ from ..store import Store
 from ..store.models import utcnow
 from ..search.experiment import EventSink
 from ..search.runners import DeployedRunner, ExperimentRunner, LoadGenerator, VirtualRunner
-from ..search.space import check_strategy
+from ..search.problems import task_problems  # re-exported: callers import it from here
 from ..search.study import delete_study
 from ..search.tuner import TaskCancelled, Tuner
 
@@ -69,13 +68,6 @@ def check_runnable(task: Task, options: RunOptions) -> None:
         if task.engine in ("sglang", "vllm") and not discover_gpus():
             raise SpecError(["gpus: no NVIDIA GPU found on this machine (nvidia-smi); "
                              "add --simulate [GPU] to dry-run the task on the simulated engine"])
-
-
-def task_problems(task: Task) -> list[str]:
-    """Everything wrong with a task that can be known before deploying: strategy, engine flags, and
-    whether its benchmark runner fits its deployment."""
-    from ..deploy.kubernetes.benchmark_job import benchmark_problems
-    return check_strategy(task.search) + flag_problems(task) + benchmark_problems(task)
 
 
 def prepare_task(store: Store, task: Task, options: RunOptions, status: str = "running") -> int:

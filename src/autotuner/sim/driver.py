@@ -1,9 +1,13 @@
 """Real time: one asyncio task per replica runs scheduler steps and sleeps for their virtual duration.
 
-Each step starts where the previous one ended on the monotonic clock (``t0 + cumulative duration``),
-not where Python got round to it, so overhead does not accumulate; when the driver falls far behind
-(an overloaded machine) it starts afresh from now. After each step its tokens go to the waiting
-responses' queues: ``("token", index)``, then ``("done", None)`` or ``("error", message)``.
+The engine keeps its own model clock: each step starts where the previous one ended (``t0 +
+cumulative duration``) and an idle engine resumes at the instant its first request arrived (plus the
+idle poll), not where Python got round to it. A step's tokens are delivered at its model-time
+deadline, or at once when the host was too busy to be there in time, and the next step keeps the
+model's schedule, so a loaded CPU delays deliveries a little (client jitter) but never makes the
+engine slower. Only a driver stopped for seconds (a suspended process) starts afresh from now.
+After each step its tokens go to the waiting responses' queues: ``("token", index)``, then
+``("done", None)`` or ``("error", message)``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from .engine import SimEngine
 from .pacing import IDLE_POLL_S
 from .scheduler import Request, StepResult
 
-MAX_LAG_S = 0.25
+MAX_LAG_S = 5.0  # further behind than this the process was stopped, not busy: start afresh
 THROUGHPUT_WINDOW_S = 5.0
 
 
@@ -30,6 +34,7 @@ class RealTimeDriver:
         self._t0 = time.monotonic()
         self._generated: collections.deque[tuple[float, int]] = collections.deque()
         self._total_generated = 0
+        self._woken_at: dict[int, float] = {}  # replica -> when a request woke it, on the monotonic clock
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(i), name=f"sim-replica-{i}") for i in range(len(self._wake))]
@@ -42,8 +47,11 @@ class RealTimeDriver:
     def submit(self, request: Request) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue()
         self.queues[request.id] = queue
+        arrived = time.monotonic()
         index = self.engine.submit(request)
         self.replica_of[request.id] = index
+        if not self._wake[index].is_set():
+            self._woken_at.setdefault(index, arrived)
         self._wake[index].set()
         return queue
 
@@ -75,9 +83,11 @@ class RealTimeDriver:
         while True:
             if scheduler.idle:
                 wake.clear()
+                self._woken_at.pop(index, None)
                 await wake.wait()
-                await asyncio.sleep(IDLE_POLL_S)  # requests arriving together start together
-                anchor = None
+                # requests arriving together start together, IDLE_POLL_S after the first one arrived
+                anchor = self._woken_at.pop(index, time.monotonic()) + IDLE_POLL_S
+                await asyncio.sleep(max(0.0, anchor - time.monotonic()))
             now = time.monotonic()
             start = now if anchor is None or now - anchor > MAX_LAG_S else anchor
             result = scheduler.step(start - self._t0)

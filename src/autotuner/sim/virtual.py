@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from ..bench.metrics import RequestRecord, error_sample, summarize
 from ..bench.prompts import PromptSource, load_dataset, message_text
+from ..bench.request_sample import request_sample
 from ..bench.result import BenchmarkResult, LevelResult
 from ..bench.seeds import arrival_gaps, prompt_rng, shape_rng
 from ..spec.scenarios import parse_scenario
@@ -249,7 +250,8 @@ def simulate_benchmark(argv: list[str], workload: Workload, slo: dict[str, float
                                  workload.duration)
         window = (max(r.end for r in records) - min(r.start for r in records)) if records else 0.0
         level = LevelResult(scenario=scenario, concurrency=concurrency, rate=rate,
-                            metrics=summarize(records, window, slo, gpus), errors=error_sample(records))
+                            metrics=summarize(records, window, slo, gpus), errors=error_sample(records),
+                            requests=request_sample(records))
         result.levels.append(level)
         if on_level is not None and on_level(level) is False:
             result.pruned = True

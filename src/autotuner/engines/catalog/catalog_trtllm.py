@@ -14,7 +14,7 @@ from typing import Any
 
 from .catalog_static import (Module, Scope, SourceTree, Unresolved, base_classes, callee, class_def,
                              enum_members, head_name, resolve, try_evaluate)
-from .catalog_types import FieldDecl, class_fields, kinds, type_hints
+from .catalog_types import FieldDecl, Hint, class_fields, kinds, type_hints
 
 SERVE_MODULE = "tensorrt_llm.commands.serve"
 LLM_ARGS_MODULE = "tensorrt_llm.llmapi.llm_args"
