@@ -8,18 +8,14 @@ Leaves test-output/report.png.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from .report_fixtures import DEMO, ROOT, cli, run_demo
+from .browser_support import OUT, browser  # noqa: F401 (browser: the fixture)
+from .report_fixtures import DEMO, cli, run_demo
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-OUT = ROOT / "test-output"
 MAX_BYTES = 8_000_000  # "a few MB": Plotly.js inlined is most of it
 
 
@@ -34,16 +30,6 @@ def report_file(tmp_path_factory) -> Path:
     assert str(target) in done.stdout
     return target
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (scripts/install_chromium.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (scripts/install_chromium.sh)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_report_is_self_contained_and_small(report_file):
