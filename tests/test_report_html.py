@@ -67,6 +67,11 @@ def test_report_opens_offline_with_its_charts(browser, report_file):
         bars = page.locator("#chart-importance .ytick text").all_text_contents()
         assert set(bars) <= {"tp-size", "max-running-requests", "mem-fraction-static", "enable-mixed-chunk"} and bars
         assert page.locator("#chart-pareto .scatterlayer .point").count() >= 3
+        # Failed starts are drawn at their parameters in the per-flag chart, each flag on category axes.
+        flags = page.evaluate("""(() => { const g = document.getElementById('chart-flags');
+            return { failed: g.data.filter(t => t.name === 'failed').reduce((n, t) => n + t.x.length, 0),
+                     types: Object.keys(g.layout).filter(k => k.startsWith('xaxis')).map(k => g.layout[k].type) }; })()""")
+        assert flags["failed"] > 0 and set(flags["types"]) == {"category"}, flags
         # The demo's OOM configurations are listed with their reason.
         assert "out of memory" in page.text_content("#failures").lower()
         OUT.mkdir(exist_ok=True)
