@@ -8,18 +8,14 @@ Leaves test-output/report.png.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from .report_fixtures import DEMO, ROOT, cli, run_demo
+from .browser_support import OUT, browser  # noqa: F401 (browser: the fixture)
+from .report_fixtures import DEMO, cli, run_demo
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-OUT = ROOT / "test-output"
 MAX_BYTES = 8_000_000  # "a few MB": Plotly.js inlined is most of it
 
 
@@ -34,16 +30,6 @@ def report_file(tmp_path_factory) -> Path:
     assert str(target) in done.stdout
     return target
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (scripts/install_chromium.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (scripts/install_chromium.sh)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_report_is_self_contained_and_small(report_file):
@@ -81,6 +67,11 @@ def test_report_opens_offline_with_its_charts(browser, report_file):
         bars = page.locator("#chart-importance .ytick text").all_text_contents()
         assert set(bars) <= {"tp-size", "max-running-requests", "mem-fraction-static", "enable-mixed-chunk"} and bars
         assert page.locator("#chart-pareto .scatterlayer .point").count() >= 3
+        # Failed starts are drawn at their parameters in the per-flag chart, each flag on category axes.
+        flags = page.evaluate("""(() => { const g = document.getElementById('chart-flags');
+            return { failed: g.data.filter(t => t.name === 'failed').reduce((n, t) => n + t.x.length, 0),
+                     types: Object.keys(g.layout).filter(k => k.startsWith('xaxis')).map(k => g.layout[k].type) }; })()""")
+        assert flags["failed"] > 0 and set(flags["types"]) == {"category"}, flags
         # The demo's OOM configurations are listed with their reason.
         assert "out of memory" in page.text_content("#failures").lower()
         OUT.mkdir(exist_ok=True)

@@ -10,7 +10,6 @@ Leaves test-output/task-page-oom.png.
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import httpx
@@ -18,13 +17,10 @@ import pytest
 import yaml
 
 from .api_fakes import wait_for
+from .browser_support import OUT, browser  # noqa: F401 (browser: the fixture)
 from .serve_support import ROOT, require_sim, serve
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-OUT = ROOT / "test-output"
 FINISHED = ("succeeded", "failed", "cancelled")
 
 
@@ -45,16 +41,6 @@ def run_task(base: str, doc: dict) -> int:
     assert status == "succeeded"
     return task_id
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (scripts/install_chromium.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (scripts/install_chromium.sh)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,34 +6,19 @@ Leaves screenshots in test-output/.
 """
 
 import re
-import shutil
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from .api_fakes import wait_for
+from .browser_support import OUT, browser  # noqa: F401 (browser: the fixture)
 from .serve_support import ROOT, engine_processes, require_sim, serve
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-OUT = ROOT / "test-output"
 
 SPACE_YAML = "max-running-requests: [8, 32, 128]\nchunked-prefill-size: [2048, 8192]"
 
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        pytest.skip("Debian's chromium is not installed (scripts/install_chromium.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (scripts/install_chromium.sh)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from ..report.units import unit
 from ..spec.task import Task
 from ..store import ExperimentRow, Store, TaskRow
 from . import queries
+from .numbering import experiment_numbers
 
 LOG_TAIL_BYTES = 64_000
 
@@ -48,13 +49,6 @@ def task_summary(store: Store, row: TaskRow) -> dict[str, Any]:
         "started_at": as_datetime(row.started_at),
         "finished_at": as_datetime(row.finished_at),
     })
-
-
-def experiment_numbers(store: Store, task_id: int) -> dict[int, int]:
-    """Database id -> the experiment's number within its task (``#1`` ran first), as the report numbers them."""
-    q = select(ExperimentRow.id).where(ExperimentRow.task_id == task_id).order_by(ExperimentRow.id)
-    with store.session() as s:
-        return {exp_id: n for n, exp_id in enumerate(s.scalars(q), start=1)}
 
 
 def metric_units(task: Task | None) -> dict[str, str]:

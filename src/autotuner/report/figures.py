@@ -71,7 +71,9 @@ def importance_figure(importance: dict[str, Any]) -> go.Figure | None:
     flags = list(values)[::-1]  # the most important on top
     fig = go.Figure(go.Bar(x=[values[f] for f in flags], y=flags, orientation="h",
                            marker_color=STATUS_COLOURS["succeeded"],
-                           text=[f"{values[f]:.0%}" for f in flags], textposition="auto"))
+                           text=[f"{values[f]:.0%}" for f in flags],
+                           # A short bar (0% included) keeps its figure beside it, not hidden inside.
+                           textposition=["inside" if values[f] >= 0.15 else "outside" for f in flags]))
     fig.update_layout(**_LAYOUT, title=f"Parameter importance for {importance['metric']}",
                       height=120 + 40 * len(flags))
     fig.update_xaxes(title="share of importance (0-1)", range=[0, 1])
