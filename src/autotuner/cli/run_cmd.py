@@ -14,7 +14,7 @@ import typer
 
 from ..spec import SpecError, load_task
 from ..spec.task import Task
-from .run_view import COUNTED, Numbering, ProgressView, print_summary
+from .run_view import COUNTED, Numbering, ProgressView, best_line, print_summary
 from .screen import finite, make_console, say
 
 console = make_console()
@@ -137,8 +137,8 @@ def _run(task_file: Path, simulate, virtual_time: bool, db: str, out: Path, rest
             err_console.print(f"[red]task failed: {type(e).__name__}: {e}[/red] (--debug for the traceback)",
                               highlight=False)
     if before is not None and view.started == 0 and before.status in ("succeeded", "failed"):
-        say(console, f"task {task.name} already finished ({done_before} experiments and the baseline); "
-                     "--restart runs it again")
+        say(console, f"task {task.name} already finished ({done_before} experiments and the baseline; "
+                     f"{best_line(store, task_id, task)}); --restart runs it again")
     path = write_results(store, task_id, out)
     print_summary(store, task_id, task, console)
     console.print(f"results: {path}", highlight=False, soft_wrap=True)
