@@ -86,3 +86,68 @@ def test_fixture_validates_and_runs_to_a_best_in_virtual_time(path, tmp_path):
     doc = json.loads(done.stdout)
     assert doc["status"] == "succeeded" and doc["best"] is not None and doc["best"]["score"] is not None
     assert doc["best"]["command"].startswith(("python -m sglang", "vllm serve", "python -m vllm"))
+
+
+def _seed_with_model(tmp_path: Path, model: str) -> Path:
+    doc = json.loads((DATA / "seed_fixtures" / "ome_presets_single_quant.json").read_text())
+    doc.update(model={"id_or_path": model, "namespace": "x"}, deployment_mode="local")
+    for key in ("clusterbasemodel_config", "clusterservingruntime_config"):
+        doc.pop(key)
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_model_the_simulated_engine_cannot_serve_is_refused_before_anything_starts(tmp_path):
+    path = _seed_with_model(tmp_path, "acme/NoSuchModel-7B")
+    refused = cli("validate", str(path), "--simulate", "--json", cwd=tmp_path)
+    assert refused.returncode == 2
+    problem = json.loads(refused.stdout)["problems"][0]
+    assert problem.startswith("model.id: unknown model 'acme/NoSuchModel-7B'")
+    assert "meta-llama/Llama-3.2-1B" in problem and "config.json" in problem  # the models it knows
+    assert cli("validate", str(path), cwd=tmp_path).returncode == 0  # a real engine may download it
+    db = tmp_path / "db.sqlite"
+    run = cli("run", str(path), "--simulate", "h100", "--virtual-time", "--db", f"sqlite:///{db}",
+              "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert run.returncode == 2 and "model.id: unknown model" in run.stderr
+    assert not db.exists() and not (tmp_path / "runs").exists()
+
+
+def test_when_every_experiment_fails_the_same_way_the_final_message_names_the_cause(tmp_path):
+    task = tmp_path / "all-oom.yaml"
+    task.write_text("""\
+name: all-oom
+model: meta-llama/Llama-3.2-1B-Instruct
+engine: sglang
+search: {strategy: grid, max_experiments: 2, space: {max-running-requests: [4, 64]}}
+objective: {maximize: output_throughput_per_gpu}
+fixed_args: {mem-fraction-static: 0.97}   # too little memory left for activations: every start fails
+workload: {scenarios: ["D(128,32)"], concurrency: [4], num_requests: 8}
+""")
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    done = cli("run", str(task), "--simulate", "h100", "--virtual-time", "--json", "--db", db,
+               "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    assert done.returncode == 1
+    doc = json.loads(done.stdout)
+    assert doc["best"] is None and len(doc["experiments"]) == 3
+    assert "every experiment failed: oom: torch.OutOfMemoryError: CUDA out of memory" in " ".join(
+        done.stderr.split())
+    assert "SLO" not in done.stderr.split("every experiment failed")[-1]
+
+    from autotuner.store import Store
+    row = Store(db).task_by_name("all-oom")
+    assert row.status == "failed" and row.error.startswith("every experiment failed: oom:")
+
+
+def test_no_best_message_tells_failures_from_slo_misses():
+    from autotuner.report.failure_cause import no_best_message
+
+    oom = {"status": "failed", "error": "oom: CUDA out of memory. Tried to allocate 0.50 GiB"}
+    oom2 = {"status": "failed", "error": "oom: CUDA out of memory. Tried to allocate 0.31 GiB"}
+    crash = {"status": "failed", "error": "crash: ValueError: unknown model 'x'"}
+    slow = {"status": "infeasible", "error": "SLO not met: ttft_p90 = 0.2 (limit 0.1)"}
+    assert no_best_message([oom, oom2]).startswith("every experiment failed: oom: CUDA out of memory")
+    assert no_best_message([oom, crash]) == "every experiment failed (oom: 1, crash: 1)"
+    assert no_best_message([slow, slow]) == "no configuration met the SLO"
+    assert no_best_message([crash, slow]) == "no configuration succeeded and met the SLO: 1 failed, 1 missed the SLO"
+    assert no_best_message([{"status": "rejected", "error": "bad flag"}]) == "no experiment ran"

@@ -56,15 +56,19 @@ def _emit_json(stream, doc: dict) -> None:
 
 
 def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)"),
+             simulate: Optional[str] = typer.Option(None, "--simulate", help="check it for the simulated "
+                                                    "engine too (GPU: h100, h200, a100, l40s; default h100)"),
              as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Check a task file; print every problem with its field path (exit 2 when invalid)."""
+    from ..engines.servable import model_problems
     from ..search.session import task_problems
     from ..search.space import grid_size
 
     with _stdout_for_json(as_json) as stdout:
         try:
             task, notes = _load(task_file)
-            problems = task_problems(task)
+            simulated = simulate is not None or task.simulate is not None
+            problems = task_problems(task) + model_problems(task, simulated)
             if problems:
                 raise SpecError(problems, str(task_file))
         except SpecError as e:
