@@ -163,3 +163,22 @@ def test_itl_of_tokens_read_together_is_their_shared_gap_not_zero():
     metrics = summarize([record], duration=0.14)
     assert metrics["itl_p50"] == pytest.approx(0.01) and metrics["itl_p50"] > 0
     assert sum(record.itls) == pytest.approx(0.14 - 0.1)
+
+
+def test_help_of_sim_lists_its_flags_and_engines_flags_names_every_engine():
+    sim = cli("sim", "--help")
+    assert sim.returncode == 0
+    assert "--personality" in sim.stdout and "--mem-fraction-static" in sim.stdout and "--gpu" in sim.stdout
+    vllm = cli("sim", "--personality", "vllm", "--help")
+    assert "--gpu-memory-utilization" in vllm.stdout and "--mem-fraction-static" not in vllm.stdout
+    flags = cli("engines", "flags", "--help")
+    assert flags.returncode == 0 and "llamacpp" in flags.stdout
+    assert _too_long(flags.stdout) == []
+
+
+def test_pyproject_license_is_an_spdx_string():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0"

@@ -16,11 +16,12 @@ engines_app = typer.Typer(help="Engine flag catalogs and checks.", no_args_is_he
 console = make_console()
 err_console = make_console(stderr=True)
 MAX_CHOICES_SHOWN = 8
+ENGINES_HELP = "sglang, vllm, llamacpp or trtllm"
 
 
 @engines_app.command("flags")
 def flags(
-    engine: str = typer.Argument(..., help="sglang or vllm"),
+    engine: str = typer.Argument(..., help=ENGINES_HELP),
     version: str | None = typer.Option(None, "--version", help="release (default: newest shipped)"),
     search: str | None = typer.Option(None, "--search", help="only flags whose name, alias or help has this text"),
 ) -> None:
@@ -40,7 +41,7 @@ def flags(
 
 
 @engines_app.command("versions")
-def versions(engine: str = typer.Argument(..., help="sglang or vllm")) -> None:
+def versions(engine: str = typer.Argument(..., help=ENGINES_HELP)) -> None:
     """The releases whose flag catalogs are shipped, newest first, with where each came from."""
     shipped = available_versions(engine)
     if not shipped:

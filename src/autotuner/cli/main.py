@@ -38,6 +38,10 @@ app.add_typer(engines_app, name="engines")
 def sim(ctx: typer.Context) -> None:
     """Run the simulated engine: an OpenAI-compatible server taking SGLang's or vLLM's own flags."""
     from ..sim.cli import main as sim_main
+    from .sim_help import sim_help, wants_help
+    if wants_help(list(ctx.args)):
+        typer.echo(sim_help(list(ctx.args)))
+        raise typer.Exit(0)
     raise typer.Exit(sim_main(list(ctx.args)))
 
 

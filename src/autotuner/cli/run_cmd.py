@@ -14,7 +14,7 @@ import typer
 
 from ..spec import SpecError, load_task
 from ..spec.task import Task
-from .run_view import COUNTED, Numbering, ProgressView, print_summary
+from .run_view import COUNTED, Numbering, ProgressView, best_line, print_summary
 from .screen import finite, make_console, say
 
 console = make_console()
@@ -56,15 +56,19 @@ def _emit_json(stream, doc: dict) -> None:
 
 
 def validate(task_file: Path = typer.Argument(..., help="task file (YAML or JSON)"),
+             simulate: Optional[str] = typer.Option(None, "--simulate", help="check it for the simulated "
+                                                    "engine too (GPU: h100, h200, a100, l40s; default h100)"),
              as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Check a task file; print every problem with its field path (exit 2 when invalid)."""
+    from ..engines.servable import model_problems
     from ..search.problems import task_problems
     from ..search.space import grid_size
 
     with _stdout_for_json(as_json) as stdout:
         try:
             task, notes = _load(task_file)
-            problems = task_problems(task)
+            simulated = simulate is not None or task.simulate is not None
+            problems = task_problems(task) + model_problems(task, simulated)
             if problems:
                 raise SpecError(problems, str(task_file))
         except SpecError as e:
@@ -153,8 +157,8 @@ def _run(task_file: Path, simulate, virtual_time: bool, db: str, out: Path, rest
             err_console.print(f"[red]task failed: {type(e).__name__}: {e}[/red] (--debug for the traceback)",
                               highlight=False)
     if before is not None and view.started == 0 and before.status in ("succeeded", "failed"):
-        say(console, f"task {task.name} already finished ({done_before} experiments and the baseline); "
-                     "--restart runs it again")
+        say(console, f"task {task.name} already finished ({done_before} experiments and the baseline; "
+                     f"{best_line(store, task_id, task)}); --restart runs it again")
     path = write_results(store, task_id, out)
     print_summary(store, task_id, task, console)
     console.print(f"results: {path}", highlight=False, soft_wrap=True)

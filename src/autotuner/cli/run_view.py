@@ -185,6 +185,19 @@ def summary_table(task: Task, exps: list, console: Console) -> None:
         say(console, f"full reasons: autotuner show {task.name} N (N from the # column)")
 
 
+def best_line(store, task_id: int, task: Task) -> str:
+    """``best #17: 10,811 tok/s/GPU`` (or why there is none), for one-line messages."""
+    from ..report.results import best_experiment
+
+    exps = sorted(store.experiments(task_id), key=lambda e: e.id)
+    best = best_experiment(task, exps)
+    if best is None:
+        return no_best_message(exps)
+    n = [e.id for e in exps].index(best.id) + 1
+    what = "the engine's defaults" if best.baseline else _params(best.params)
+    return f"best #{n}: {value(task.objective.metric, best.score)}, {what}"
+
+
 def print_summary(store, task_id: int, task: Task, console: Console) -> None:
     from ..report.results import best_experiment, launch_command
 

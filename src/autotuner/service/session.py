@@ -58,7 +58,8 @@ def simulation(task: Task, options: RunOptions) -> Simulate | None:
 
 def check_runnable(task: Task, options: RunOptions) -> None:
     """Everything that would stop the task, found before anything starts."""
-    problems = task_problems(task)
+    from ..engines.servable import model_problems
+    problems = task_problems(task) + model_problems(task, simulated=simulation(task, options) is not None)
     if problems:
         raise SpecError(problems)
     if simulation(task, options) is None and task.deployment == "local":
@@ -169,7 +170,8 @@ def execute(store: Store, task: Task, task_id: int, options: RunOptions, on_even
         tuner().run()
         ok = store.count_experiments(task_id, ["succeeded"]) > 0
         status = "succeeded" if ok else "failed"
-        error = None if ok else "no experiment succeeded"
+        from ..report.failure_cause import no_best_message
+        error = None if ok else no_best_message(store.experiments(task_id))
     except TaskCancelled:
         status = "cancelled"
     except KeyboardInterrupt:

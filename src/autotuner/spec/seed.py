@@ -54,28 +54,34 @@ def _space(params: dict[str, Any], engine: str, notes: list[str]) -> dict[str, A
 def _slo(slo: dict[str, Any], notes: list[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     soft = False
+    ratios: list[str] = []
 
-    def threshold(entry: Any) -> float | None:
+    def threshold(entry: Any, where: str) -> float | None:
         nonlocal soft
         if isinstance(entry, dict):
             if not entry.get("hard_fail", False):
                 soft = True
+            if "fail_ratio" in entry:
+                ratios.append(where)
             return entry.get("threshold")
         return entry if isinstance(entry, int | float) else None
 
     for pct, entry in (slo.get("latency") or {}).items():
-        t = threshold(entry)
+        t = threshold(entry, f"latency.{pct}")
         if t is not None:
             out[f"e2e_{pct}"] = float(t)
             notes.append(f"slo.latency.{pct} -> slo.e2e_{pct} = {t}")
     for key in ("ttft", "tpot"):
-        t = threshold(slo.get(key))
+        t = threshold(slo.get(key), key)
         if t is not None:
             out[f"{key}_p90"] = float(t)
             notes.append(f"slo.{key} -> slo.{key}_p90 = {t}")
     if soft or "steepness" in slo:
         notes.append("slo weights, steepness and soft (hard_fail: false) penalties are not used: "
                      "every SLO is a constraint; a configuration that misses one is infeasible")
+    if ratios:
+        notes.append(f"slo fail_ratio ({', '.join(ratios)}) is not used: the percentile itself is the limit "
+                     "(p90 under its threshold lets 10% of requests exceed it)")
     return out
 
 
