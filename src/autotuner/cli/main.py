@@ -11,6 +11,7 @@ from .doctor_cmd import doctor
 from .engines_cmd import engines_app
 from .export_cmd import export
 from .k8s_cmd import cleanup, render
+from .plan_cmd import plan
 from .report_cmd import report, show
 from .run_cmd import run, validate
 from .serve_cmd import serve, worker
@@ -27,6 +28,7 @@ app.command("cleanup")(cleanup)
 app.command("report")(report)
 app.command("show")(show)
 app.command("export")(export)
+app.command("plan")(plan)
 engines_app.command("doctor")(doctor)
 app.add_typer(engines_app, name="engines")
 
