@@ -139,6 +139,9 @@ def build_results(store: Store, task_id: int) -> dict[str, Any]:
                               "score": best.score, "baseline": best.baseline,
                               "command": launch_command(task, best.params),
                               "gain_over_baseline": gain_over_baseline(task, best, baseline)})
+    from ..search.recalibrate import recalibration_block  # the twin's error before/after refitting it
+    if (recalibration := recalibration_block(task, experiments)) is not None:
+        doc["recalibration"] = _clean(recalibration)
     return doc
 
 

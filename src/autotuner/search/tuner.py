@@ -28,6 +28,7 @@ from .runners import ExperimentRunner, Outcome
 from .samplers import make_sampler
 from .scoring import better, failure_values, is_feasible, objective_values, select_metrics
 from .space import SpaceCodec, grid_size
+from .recalibrate import after_experiment
 from .warm_start import candidate_configurations, predict, prior_count, top_candidates, warm_start_from_task
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -354,6 +355,8 @@ class Tuner:
         if status == "succeeded" and not exp.baseline and better(self.task, score, self._best_score):
             self._best_score = score
             self._emit("best_changed", exp.id, params=params, score=score)
+        if status in ("succeeded", "infeasible") and not exp.baseline:
+            after_experiment(self, params, metrics)  # refit the twin's correction, re-rank the rest of the prior
         return metrics
 
     def _phase(self, exp_id: int, phase: str) -> None:
