@@ -1,7 +1,7 @@
 """Wall time of ``autotuner plan`` for Llama-3.1-70B at 20 req/s of D(1024,256), TTFT p90 <= 1 s.
 
 Prints how many configurations were predicted and ranked, the predictions made, the wall time and
-the machine's load (the figure depends on what else runs here). Run:
+the CPU seconds it took and the machine's load average (the wall time depends on what else runs here). Run:
 ``python benchmarks/plan_speed.py [--gpus h100,h200,b200] [--workers N]`` (GPUs the registry lacks are
 left out, and said so).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 from autotuner.hardware.gpus import GPUS
@@ -31,11 +32,13 @@ def main() -> None:
     t0 = time.monotonic()
     result = make_plan(req, workers=args.workers)
     wall = time.monotonic() - t0
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)  # what an idle machine would spread over the workers
     best = result.ranked()[0]
     c = best.evaluation.candidate
-    print(f"{'gpus':<16} {'workers':>7} {'predicted':>9} {'ranked':>6} {'predictions':>11} {'wall s':>7} {'load':>5}")
+    print(f"{'gpus':<16} {'workers':>7} {'predicted':>9} {'ranked':>6} {'predictions':>11} {'wall s':>7} {'cpu s':>6} {'load':>5}")
     print(f"{','.join(gpus):<16} {args.workers:>7} {len(result.evaluations):>9} {len(result.plans):>6} "
-          f"{sum(e.predictions for e in result.evaluations):>11} {wall:>7.1f} {load:>5.1f}")
+          f"{sum(e.predictions for e in result.evaluations):>11} {wall:>7.1f} {cpu:>6.1f} {load:>5.1f}")
     print(f"best: {best.evaluation.replicas} x {c.engine} {c.layout} {c.knob_label} on {c.gpu}, "
           f"${best.cost_per_mtok:.3f}/Mtok")
 
