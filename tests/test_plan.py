@@ -176,3 +176,13 @@ def test_cli_json_and_an_80_column_table():
     assert any("best:" in line for line in lines)
     bad = runner.invoke(app, args[:-2] + ["--gpus", "h900"])
     assert bad.exit_code == 2 and "--gpus" in bad.output
+
+
+def test_closed_loop_traffic_splits_users_across_replicas():
+    """With --concurrency, each replica serves ceil(users / n) and throughput adds up over replicas."""
+    cand = Candidate("h100", "vllm", 1, knobs=(("max-num-seqs", 8),))
+    traffic, slo = Traffic("D(256,64)", concurrency=32), {"ttft_p90": 0.05}
+    ev = evaluate(cand, "meta-llama/Llama-3.1-8B", traffic, slo, num_requests=32, max_requests=96)
+    assert ev.feasible and ev.replicas >= 2, ev.reason
+    plan = price_plans([ev], traffic, {"h100": 2.0})[0]
+    assert plan.output_tokens_per_s == pytest.approx(ev.metrics["output_throughput"] * ev.replicas)
