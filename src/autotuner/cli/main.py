@@ -12,6 +12,7 @@ from .engines_cmd import engines_app
 from .export_cmd import export
 from .k8s_cmd import cleanup, render
 from .predict_cmd import predict
+from .plan_cmd import plan
 from .report_cmd import report, show
 from .run_cmd import run, validate
 from .serve_cmd import serve, worker
@@ -29,6 +30,7 @@ app.command("report")(report)
 app.command("show")(show)
 app.command("export")(export)
 app.command("predict", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(predict)
+app.command("plan")(plan)
 engines_app.command("doctor")(doctor)
 app.add_typer(engines_app, name="engines")
 

@@ -121,6 +121,9 @@ class EngineAdapter(ABC):
                 prefix += ["--noise", str(simulate["noise"])]
             if simulate.get("cost_model"):
                 prefix += ["--cost-model", str(simulate["cost_model"])]
+            for key in ("overhead_step_ms", "overhead_request_ms"):  # a twin with other framework costs
+                if simulate.get(key):
+                    prefix += [f"--{key.replace('_', '-')}", str(simulate[key])]
             argv = prefix + args
         else:
             argv = self.executable() + args

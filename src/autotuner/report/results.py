@@ -141,6 +141,9 @@ def build_results(store: Store, task_id: int) -> dict[str, Any]:
                               "command": launch_command(task, best.params),
                               "gain_over_baseline": gain_over_baseline(task, best, baseline),
                               **gain_noise(task, best, baseline)})  # spread, within_noise, marginal_slos
+    from ..search.recalibrate import recalibration_block  # the twin's error before/after refitting it
+    if (recalibration := recalibration_block(task, experiments)) is not None:
+        doc["recalibration"] = _clean(recalibration)
     return doc
 
 

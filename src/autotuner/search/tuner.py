@@ -27,6 +27,7 @@ from .runners import ExperimentRunner
 from .scoring import better, failure_values, objective_values
 from .space import SpaceCodec, grid_size
 from .study import open_study
+from .recalibrate import Recalibration, after_experiment
 from .warm_start import candidate_configurations, predict, prior_count, top_candidates, warm_start_from_task
 
 __all__ = ["EventSink", "TaskCancelled", "Tuner", "MODES"]
@@ -65,6 +66,7 @@ class Tuner:
         self._seen_keys: set[str] = set()
         self._errors: list[BaseException] = []
         self.predictions: dict = {}
+        self.recalibration: Recalibration | None = None
         self.baseline = Baseline(task, self.codec, store, task_id, self.executor, self.leases)
         self.prior: Callable[[], dict] = self._predict  # the twin's ranking; replaceable (benchmarks)
         self.study = open_study(task, task_id, store)
@@ -272,3 +274,6 @@ class Tuner:
             values = [v if not math.isnan(v) else f for v, f in
                       zip(objective_values(self.task, metrics), failure_values(self.task))]
             self._tell(trial, values, self._constraints(metrics))
+            if not exp.baseline:  # refit the twin's correction, re-rank the rest of the prior
+                self.recalibration = after_experiment(self.recalibration, self.task, self.predictions,
+                                                      self._seen_keys, self.study, self.codec, params, metrics)

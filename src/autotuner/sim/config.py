@@ -1,7 +1,7 @@
 """The simulated engine's command line: SGLang's or vLLM's own flags, normalized into ``EngineConfig``.
 
 ``parse_engine_args(argv)`` reads the simulator's flags (``--personality``, ``--gpu``, ``--seed``,
-``--startup-seconds``, ``--noise``, ``--cost-model``) and the personality's flags. Unknown flags are kept in
+``--startup-seconds``, ``--noise``, ``--cost-model``, ``--overhead-step-ms``, ``--overhead-request-ms``) and the personality's flags. Unknown flags are kept in
 ``EngineConfig.ignored`` (the caller warns once); a bad value raises ``SimConfigError`` (exit code 2)
 with argparse's message, which names the flag and the allowed values. Values left unset are ``None``
 until ``with_defaults`` fills in what that engine would choose on that GPU.
@@ -38,6 +38,8 @@ class EngineConfig:
     startup_seconds: float = 0.5
     noise: float = 0.0
     cost_model: str = "auto"  # auto: measured tables when shipped, else roofline
+    overhead_step_s: float = 0.0  # extra CPU time of every step (--overhead-step-ms)
+    overhead_request_s: float = 0.0  # extra time of the step that admits a request (--overhead-request-ms)
     tp: int = 1
     pp: int = 1
     dp: int = 1
@@ -123,6 +125,9 @@ def _add_sim_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--noise", type=_number(float, 0.0, high=0.5), default=0.0)
     g.add_argument("--cost-model", choices=("auto", "roofline"), default="auto",
                    help="step times: auto (aiconfigurator tables when shipped, else roofline) or roofline")
+    g.add_argument("--overhead-step-ms", type=NONNEG_FLOAT, default=0.0, help="framework time added to every step")
+    g.add_argument("--overhead-request-ms", type=NONNEG_FLOAT, default=0.0,
+                   help="framework time (tokenize, HTTP) added to the step that admits each request")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -227,7 +232,8 @@ def parse_engine_args(argv: list[str]) -> EngineConfig:
         model_tag, argv = _take_positional(parser, argv)
     ns, extra = parser.parse_known_args(argv)
     common = dict(personality=personality, host=ns.host, gpu=ns.gpu, seed=ns.seed,
-                  startup_seconds=ns.startup_seconds, noise=ns.noise, cost_model=ns.cost_model, tp=ns.tp, pp=ns.pp, dp=ns.dp,
+                  startup_seconds=ns.startup_seconds, noise=ns.noise, cost_model=ns.cost_model,
+                  overhead_step_s=ns.overhead_step_ms / 1000, overhead_request_s=ns.overhead_request_ms / 1000, tp=ns.tp, pp=ns.pp, dp=ns.dp,
                   served_model_name=ns.served_model_name[0] if ns.served_model_name else None,
                   quantization=ns.quantization, kv_cache_dtype=ns.kv_cache_dtype, dtype=ns.dtype,
                   trust_remote_code=ns.trust_remote_code, ignored=_ignored(extra), argv=tuple(argv))

@@ -229,7 +229,9 @@ class Scheduler(ABC):
         result.failed.append((req.id, why))
 
     def _timed(self, work: StepWork, extra: float, result: StepResult) -> StepResult:
-        duration = self.cost.step_time(work) + extra
+        duration = self.cost.step_time(work) + extra + self.cfg.overhead_step_s
+        if self.cfg.overhead_request_s:  # once per request, on the step that starts its prefill
+            duration += self.cfg.overhead_request_s * sum(1 for _, done in work.prefill_chunks if done == 0)
         if work.decode_batch:
             duration += STREAM_PER_TOKEN_S * work.decode_batch / self.cfg.stream_interval
         if not self.cfg.overlap_schedule:
