@@ -18,6 +18,7 @@ from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, DeploymentError
 from ..engines import EngineAdapter
 from ..spec.task import Task
+from .fidelity import workload_for
 from .verdict import measurement_problem
 
 PhaseCallback = Callable[[str], None]
@@ -92,7 +93,7 @@ class DeployedRunner:
                     result = BenchmarkResult(levels)
                 else:
                     result = benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name,
-                                       self.task.workload, slo=self.task.slo, num_gpus=max(len(gpus), 1),
+                                       workload_for(self.task), slo=self.task.slo, num_gpus=max(len(gpus), 1),
                                        seed=self.seed, api=self.task.api, request_timeout=max(deadline, 1.0),
                                        on_level=checked_level, cancel=watch.stop,
                                        workers=self.task.benchmark.workers)
@@ -173,7 +174,7 @@ class VirtualRunner:
         on_phase("simulating")
         startup = float(self.simulate.get("startup_seconds", 0.3))
         try:
-            result = simulate_benchmark(argv, self.task.workload, slo=self.task.slo,
+            result = simulate_benchmark(argv, workload_for(self.task), slo=self.task.slo,
                                         num_gpus=max(len(gpus), spec.num_gpus), seed=self.seed,
                                         on_level=lambda lv: on_level(lv) and not cancel.is_set())
         except SimStartupError as e:

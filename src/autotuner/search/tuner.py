@@ -265,7 +265,7 @@ class Tuner:
         try:
             self.store.update_experiment(exp.id, status="running", started_at=utcnow(), gpus=gpus, phase="starting")
             self._emit("experiment_started", exp.id, params=params, gpus=gpus, baseline=exp.baseline)
-            stopper = EarlyStopper(self.task, trial)
+            stopper = EarlyStopper(self.task, trial, incumbent=None if exp.baseline else self._best_score)
 
             def on_level(level) -> bool:
                 self._emit("level_finished", exp.id, level=level.label, metrics=_brief(level.metrics))
