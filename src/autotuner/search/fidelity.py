@@ -9,7 +9,8 @@ load, so a scenario's *highest* load level is the most informative one to measur
 - only when it misses the SLO do the lower levels matter, and then in descending order again.
 
 ``workload_for(task)`` gives the workload in that order when it applies (``informative(task)``):
-early stopping on, the ``best_feasible`` selection, one objective that is a rate (higher is better).
+early stopping on (``search.prune``), ``search.level_order: informative`` (the default), the
+``best_feasible`` selection, one objective that is a rate (higher is better).
 Otherwise the levels run lowest load first, as written. The stopping rules live in ``early_stop``.
 """
 
@@ -25,7 +26,8 @@ Level = tuple[str, int | None, float | None]
 def informative(task: Task) -> bool:
     """Whether the highest-load-first order (and its stopping rules) applies to ``task``."""
     objectives = task.objectives
-    return (task.search.prune and task.workload.select == "best_feasible" and len(objectives) == 1
+    return (task.search.prune and task.search.level_order == "informative"
+            and task.workload.select == "best_feasible" and len(objectives) == 1
             and objectives[0].maximize and higher_is_better(objectives[0].metric))
 
 
