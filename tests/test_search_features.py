@@ -151,7 +151,7 @@ def test_not_competitive_stops_before_the_last_level_never_after_it():
     from autotuner.search.early_stop import EarlyStopper
 
     task = task_from_dict({"name": "p", "model": "m", "engine": "sglang",
-                           "search": {"space": {"max-running-requests": [8, 16]}},
+                           "search": {"space": {"max-running-requests": [8, 16]}, "level_order": "as_written"},
                            "objective": {"maximize": "output_throughput"}, "slo": {"ttft_p90": 1.0},
                            "workload": {"scenarios": ["D(64,16)"], "concurrency": [2, 8, 32]}})
     level = lambda c: LevelResult("D(64,16)", c, metrics={"output_throughput": 10.0 * c, "ttft_p90": 0.1})  # noqa: E731

@@ -1,45 +1,73 @@
 """Early stopping: end a benchmark as soon as its verdict is known.
 
-Two rules, checked after every load level:
+Levels lowest load first (the order as written), checked after every level:
 - *hopeless*: latency grows with load, so once a level misses a latency SLO, the higher levels of
   the same scenario miss it too. Missing it at a scenario's lowest level makes the whole experiment
   infeasible (it is recorded as pruned).
 - *not competitive*: the best feasible objective so far is reported to Optuna's pruner
   (single objective only); when the pruner says so before the last level, the experiment stops and
   is recorded as pruned (after the last level there is nothing left to save: it is a measurement).
+
+Levels highest load first (``fidelity.informative``), per family of levels (``fidelity.family``):
+- *settled*: the first level that meets the SLO is the family's best (lower loads give less);
+- *cannot beat the incumbent*: a level's objective bounds the lower levels'; when its upper
+  confidence bound is below the best feasible score of the task so far, the family cannot win;
+- *cannot meet the SLO*: the lowest level misses a latency SLO (higher ones did already).
+The benchmark stops once every family left is decided. An experiment whose families all lost to
+the incumbent is "not competitive" (pruned); one that settled is a complete measurement.
+
+The confidence bound treats the objective as a rate counted over the level's requests: its
+relative standard error is about ``1/sqrt(n)`` (Poisson counting), so the bound is
+``value * (1 + z / sqrt(n))`` with ``z`` the one-sided normal quantile of ``CONFIDENCE``.
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import optuna
 
 from ..bench.metrics import higher_is_better, meets_slo
 from ..bench.result import LevelResult
 from ..spec.task import Task
+from .fidelity import family, informative, load_of, workload_for
+
+CONFIDENCE = 0.95
 
 
 def make_pruner(task: Task) -> optuna.pruners.BasePruner:
-    if not task.search.prune or len(task.objectives) > 1 or len(task.workload.levels()) < 2:
+    if (not task.search.prune or len(task.objectives) > 1 or len(task.workload.levels()) < 2
+            or informative(task)):  # the informative order decides with its own rules
         return optuna.pruners.NopPruner()
     # Conservative: only the clearly worst quarter stops, after a few complete experiments.
     return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=1)
 
 
+def upper_bound(value: float, requests: float, confidence: float = CONFIDENCE) -> float:
+    """One-sided upper confidence bound of a rate measured over ``requests`` requests."""
+    z = NormalDist().inv_cdf(confidence)
+    return value * (1 + z / math.sqrt(max(requests, 1.0)))
+
+
 class EarlyStopper:
-    def __init__(self, task: Task, trial: optuna.Trial | None):
-        self.task, self.trial = task, trial
-        self.levels = task.workload.levels()
-        self.verdict: str | None = None  # None | "hopeless" | "not competitive" | "slo"
+    def __init__(self, task: Task, trial: optuna.Trial | None, incumbent: float | None = None):
+        self.task, self.trial, self.incumbent = task, trial, incumbent
+        self.informative = informative(task)
+        self.levels = workload_for(task).levels()
+        self.verdict: str | None = None  # None | "hopeless" | "not competitive" | "slo" | "settled"
         self.best_so_far: float | None = None
         self.step = 0
+        self.decided: dict[tuple[str, bool], str] = {}  # family -> "settled" | "lost" | "infeasible"
+        self.measured: set[tuple[str, int | None, float | None]] = set()
 
     def on_level(self, level: LevelResult) -> bool:
         """True to go on to the next level."""
         if not self.task.search.prune or self.task.workload.select != "best_feasible":
             return True
         idx = self._index(level)
+        if self.informative:
+            return self._informative(level, idx)
         self._report(level)
         if self._misses_latency_slo(level) and idx is not None and all(
                 s == level.scenario for s, _, _ in self.levels[idx + 1:]):
@@ -52,6 +80,44 @@ class EarlyStopper:
             return False
         return True
 
+    # -- highest load first (the rules hold in any order the levels arrive) -------------------
+    def _informative(self, level: LevelResult, idx: int | None) -> bool:
+        if idx is None:
+            return True
+        key = (level.scenario, level.concurrency, level.rate)
+        self.measured.add(key)
+        fam = family(key)
+        if fam not in self.decided:
+            left = [load_of(lv) for lv in self.levels if family(lv) == fam and lv not in self.measured]
+            load = load_of(key)
+            if meets_slo(level.metrics, self.task.slo) and all(x < load for x in left):
+                self.decided[fam] = "settled"  # the lower loads left cannot give more
+            elif self._cannot_beat_incumbent(level) and all(x < load for x in left):
+                self.decided[fam] = "lost"
+            elif self._misses_latency_slo(level) and all(x > load for x in left):
+                self.decided[fam] = "infeasible"  # the higher loads left would miss it too
+        if all(lv in self.measured or family(lv) in self.decided for lv in self.levels):
+            if len(self.measured) == len(self.levels):
+                return True  # nothing left to skip: a plain measurement
+            outcomes = set(self.decided.values())
+            if outcomes == {"lost"}:
+                self.verdict = "not competitive"
+            elif "settled" in outcomes:
+                self.verdict = "settled"
+            else:
+                self.verdict = "hopeless" if len(self.measured) == 1 else "slo"
+            return False
+        return True
+
+    def _cannot_beat_incumbent(self, level: LevelResult) -> bool:
+        if self.incumbent is None or len({family(lv) for lv in self.levels}) > 1:
+            return False  # several families: the score mixes them, one alone cannot decide
+        value = level.metrics.get(self.task.objective.metric)
+        if value is None or math.isnan(value):
+            return False
+        return upper_bound(value, level.metrics.get("num_requests", 1.0)) < self.incumbent
+
+    # -- shared --------------------------------------------------------------------------------
     def _index(self, level: LevelResult) -> int | None:
         return next((i for i, (s, c, r) in enumerate(self.levels)
                      if s == level.scenario and c == level.concurrency and r == level.rate), None)

@@ -86,7 +86,7 @@ class ExperimentExecutor:
             self.store.update_experiment(exp.id, status="running", started_at=utcnow(), gpus=gpus, phase="starting",
                                          log_path=self.runner.log_path(name))
             self.events.emit("experiment_started", exp.id, params=params, gpus=gpus, baseline=exp.baseline)
-            stopper = EarlyStopper(self.task, trial)
+            stopper = EarlyStopper(self.task, trial, incumbent=None if exp.baseline else self.best_score)
 
             def on_level(level) -> bool:  # noqa: ANN001 (LevelResult)
                 self.events.emit("level_finished", exp.id, level=level.label,

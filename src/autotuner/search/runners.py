@@ -20,6 +20,7 @@ from ..deploy.base import Deployer, Deployment, DeploymentError, classify_start_
 from ..engines import EngineAdapter
 from ..spec.task import Task
 from .deadlines import ExperimentClock, LevelDeadlines
+from .fidelity import workload_for
 from .verdict import measurement_problem
 
 PhaseCallback = Callable[[str], None]
@@ -70,7 +71,7 @@ class ClientLoad:
         from ..bench.runner import benchmark  # heavy imports only when measuring for real
 
         stall_limit.set(self.task.timeouts.stall)  # for this thread's benchmarks: cut silent streams
-        return benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name, self.task.workload,
+        return benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name, workload_for(self.task),
                          slo=self.task.slo, num_gpus=num_gpus, seed=self.seed, api=self.task.api,
                          request_timeout=time_left, on_level=on_level, cancel=stop,
                          workers=self.task.benchmark.workers)
@@ -115,7 +116,7 @@ class DeployedRunner:
             startup = time.monotonic() - t0
             on_phase("benchmarking")
             deadline = clock.benchmark_end - time.monotonic()
-            level_deadlines = (LevelDeadlines(self.task.workload, clock.benchmark_end, self.task.timeouts.stall)
+            level_deadlines = (LevelDeadlines(workload_for(self.task), clock.benchmark_end, self.task.timeouts.stall)
                       if self.task.benchmark.runner == "client" else None)
             watch = _Watch(deployment, cancel, time.monotonic() + max(deadline, 1.0), level_deadlines)
 
@@ -223,7 +224,7 @@ class VirtualRunner:
         on_phase("simulating")
         startup = float(self.simulate.get("startup_seconds", 0.3))
         try:
-            result = simulate_benchmark(argv, self.task.workload, slo=self.task.slo,
+            result = simulate_benchmark(argv, workload_for(self.task), slo=self.task.slo,
                                         num_gpus=max(len(gpus), spec.num_gpus), seed=self.seed,
                                         on_level=lambda lv: on_level(lv) and not cancel.is_set())
         except SimStartupError as e:

@@ -41,7 +41,8 @@ def select_metrics(task: Task, levels: list[dict]) -> dict[str, float]:
         key = _objective_key(task.objective)
         for group in by_scenario.values():
             feasible = [lv for lv in group if meets_slo(lv["metrics"], task.slo)]
-            chosen.append(max(feasible, key=lambda lv: key(lv["metrics"])) if feasible else group[0])
+            lowest = min(group, key=lambda lv: (lv.get("concurrency") or 0, lv.get("rate") or 0))  # any run order
+            chosen.append(max(feasible, key=lambda lv: key(lv["metrics"])) if feasible else lowest)
     metrics = _mean([lv["metrics"] for lv in chosen])
     metrics["selected_level"] = "; ".join(_label(lv) for lv in chosen)  # type: ignore[assignment]
     return metrics
