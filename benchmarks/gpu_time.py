@@ -36,7 +36,7 @@ from autotuner.bench.result import LevelResult
 from autotuner.deploy.gpu_pool import GpuPool
 from autotuner.search.runners import Outcome
 from autotuner.search.scoring import is_feasible, objective_values, select_metrics
-from autotuner.search.session import RunOptions, prepare_task
+from autotuner.service.session import RunOptions, prepare_task
 from autotuner.search.tuner import TaskCancelled, Tuner
 from autotuner.spec import task_from_dict
 from autotuner.store import Store, params_key

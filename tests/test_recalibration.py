@@ -11,7 +11,7 @@ from autotuner.engines import get_adapter
 from autotuner.report.results import build_results
 from autotuner.search.recalibrate import (REPORTED, Recalibration, fit_correction, fit_metric, median_errors)
 from autotuner.search.runners import VirtualRunner
-from autotuner.search.session import RunOptions, prepare_task
+from autotuner.service.session import RunOptions, prepare_task
 from autotuner.search.tuner import Tuner
 from autotuner.search.warm_start import predict
 from autotuner.sim.config import parse_engine_args
