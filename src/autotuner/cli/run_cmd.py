@@ -110,7 +110,8 @@ def run(
 def _run(task_file: Path, simulate, virtual_time: bool, db: str, out: Path, restart: bool,
          debug: bool) -> tuple[int, dict]:
     from ..report.results import build_results, write_results
-    from ..search.session import RunOptions, check_runnable, execute, prepare_task
+    from ..engines.servable import model_problems
+    from ..search.session import RunOptions, check_runnable, execute, prepare_task, simulation
     from ..store import Store
 
     try:
@@ -118,6 +119,10 @@ def _run(task_file: Path, simulate, virtual_time: bool, db: str, out: Path, rest
         if virtual_time and simulate is None and task.simulate is None:
             simulate = "h100"
         options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
+        # the model check first: a model the engine cannot load would fail every experiment
+        problems = model_problems(task, simulated=simulation(task, options) is not None)
+        if problems:
+            raise SpecError(problems, str(task_file))
         check_runnable(task, options)  # before the database exists: bad input writes no file
         store = Store(db)
         before = None if restart else store.task_by_name(task.name)
