@@ -101,7 +101,12 @@ def run(
 ) -> None:
     """Tune a task; resumes it when the same task already ran on this database."""
     with _stdout_for_json(as_json) as stdout:
-        code, doc = _run(task_file, simulate, virtual_time, db, out, restart, debug)
+        try:
+            code, doc = _run(task_file, simulate, virtual_time, db, out, restart, debug)
+        except SpecError as e:  # refused before anything started (exit 2)
+            if as_json:
+                _emit_json(stdout, {"status": "invalid", "file": str(task_file), "problems": e.problems})
+            _refuse(e)
         if as_json:
             _emit_json(stdout, doc)
     raise typer.Exit(code)
@@ -114,21 +119,19 @@ def _run(task_file: Path, simulate, virtual_time: bool, db: str, out: Path, rest
     from ..search.session import RunOptions, check_runnable, execute, prepare_task, simulation
     from ..store import Store
 
-    try:
-        task, _ = _load(task_file)
-        if virtual_time and simulate is None and task.simulate is None:
-            simulate = "h100"
-        options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
-        # the model check first: a model the engine cannot load would fail every experiment
-        problems = model_problems(task, simulated=simulation(task, options) is not None)
-        if problems:
-            raise SpecError(problems, str(task_file))
-        check_runnable(task, options)  # before the database exists: bad input writes no file
-        store = Store(db)
-        before = None if restart else store.task_by_name(task.name)
-        task_id = prepare_task(store, task, options)
-    except SpecError as e:
-        _refuse(e)
+    # a SpecError from here to prepare_task: the caller refuses the task (exit 2)
+    task, _ = _load(task_file)
+    if virtual_time and simulate is None and task.simulate is None:
+        simulate = "h100"
+    options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
+    # the model check first: a model the engine cannot load would fail every experiment
+    problems = model_problems(task, simulated=simulation(task, options) is not None)
+    if problems:
+        raise SpecError(problems, str(task_file))
+    check_runnable(task, options)  # before the database exists: bad input writes no file
+    store = Store(db)
+    before = None if restart else store.task_by_name(task.name)
+    task_id = prepare_task(store, task, options)
     status = "failed"
     _sigterm_as_interrupt()
     done_before = store.count_experiments(task_id, list(COUNTED), baseline=False) if before else 0
