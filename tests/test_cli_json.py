@@ -74,3 +74,14 @@ def test_bench_json_is_the_result_in_seconds(tmp_path):
     ttft = doc["levels"][0]["metrics"]["ttft_p50"]
     assert ttft == pytest.approx(0.05, abs=0.03)  # seconds, as in --output files
     assert "c=1" in done.stderr
+
+
+def test_run_json_of_a_refused_task_is_one_object_naming_the_problems(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEMO.read_text().replace("meta-llama/Llama-3.2-1B-Instruct", "acme/NoSuchModel-7B"))
+    done = cli("run", str(bad), "--virtual-time", "--json", "--db", f"sqlite:///{tmp_path / 'db.sqlite'}",
+               "--out", str(tmp_path / "runs"))
+    assert done.returncode == 2
+    doc = _one_object(done.stdout)
+    assert doc["status"] == "invalid" and doc["problems"][0].startswith("model.id: unknown model")
+    assert not (tmp_path / "db.sqlite").exists()

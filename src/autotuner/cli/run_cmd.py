@@ -98,7 +98,7 @@ def _refuse_problems(task_file: Path, task: Task) -> None:
 def run(
     task_file: Path = typer.Argument(..., help="task file (YAML or JSON)"),
     simulate: Optional[str] = typer.Option(None, "--simulate", help="dry run on the simulated engine "
-                                           "(GPU: h100, h200, a100, l40s; default h100)"),
+                                           "(a GPU name, default h100; `autotuner sim --help` lists them)"),
     virtual_time: bool = typer.Option(False, "--virtual-time", help="with --simulate: no HTTP, no sleeping"),
     db: str = typer.Option("sqlite:///autotuner.db", "--db", help="SQLAlchemy URL or SQLite file"),
     out: Path = typer.Option(Path("runs"), "--out", help="results directory"),
@@ -109,7 +109,12 @@ def run(
 ) -> None:
     """Tune a task; resumes it when the same task already ran on this database."""
     with _stdout_for_json(as_json) as stdout:
-        code, doc = _run(task_file, simulate, virtual_time, db, out, restart, debug)
+        try:
+            code, doc = _run(task_file, simulate, virtual_time, db, out, restart, debug)
+        except SpecError as e:  # refused before anything started (exit 2)
+            if as_json:
+                _emit_json(stdout, {"status": "invalid", "file": str(task_file), "problems": e.problems})
+            _refuse(e)
         if as_json:
             _emit_json(stdout, doc)
     raise typer.Exit(code)
@@ -119,27 +124,27 @@ def _run(task_file: Path, simulate, virtual_time: bool, db: str, out: Path, rest
          debug: bool) -> tuple[int, dict]:
     from ..search.problems import task_problems
 
-    try:
-        task, _ = _load(task_file)
-        problems = task_problems(task)  # before importing Optuna and SQLAlchemy: bad input is refused fast
-        if problems:
-            raise SpecError(problems, str(task_file))
-    except SpecError as e:
-        _refuse(e)
+    # a SpecError from here to prepare_task: the caller refuses the task (exit 2)
+    task, _ = _load(task_file)
+    problems = task_problems(task)  # before importing Optuna and SQLAlchemy: bad input is refused fast
+    if problems:
+        raise SpecError(problems, str(task_file))
+    from ..engines.servable import model_problems
     from ..report.results import build_results, write_results
-    from ..service.session import RunOptions, check_runnable, execute, prepare_task
+    from ..service.session import RunOptions, check_runnable, execute, prepare_task, simulation
     from ..store import Store
 
-    try:
-        if virtual_time and simulate is None and task.simulate is None:
-            simulate = "h100"
-        options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
-        check_runnable(task, options)  # before the database exists: bad input writes no file
-        store = Store(db)
-        before = None if restart else store.task_by_name(task.name)
-        task_id = prepare_task(store, task, options)
-    except SpecError as e:
-        _refuse(e)
+    if virtual_time and simulate is None and task.simulate is None:
+        simulate = "h100"
+    options = RunOptions(simulate_gpu=simulate, virtual_time=virtual_time, out_dir=out, restart=restart)
+    # the model check first: a model the engine cannot load would fail every experiment
+    problems = model_problems(task, simulated=simulation(task, options) is not None)
+    if problems:
+        raise SpecError(problems, str(task_file))
+    check_runnable(task, options)  # before the database exists: bad input writes no file
+    store = Store(db)
+    before = None if restart else store.task_by_name(task.name)
+    task_id = prepare_task(store, task, options)
     status = "failed"
     _sigterm_as_interrupt()
     done_before = store.count_experiments(task_id, list(COUNTED), baseline=False) if before else 0

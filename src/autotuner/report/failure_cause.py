@@ -14,8 +14,8 @@ from typing import Any, Iterable
 HEADLINE_CHARS = 200
 
 
-def headline(error: str | None) -> str:
-    """The line of an error that says what happened (an out-of-memory line first)."""
+def headline(error: str | None, width: int = HEADLINE_CHARS) -> str:
+    """The line of an error that says what happened (an out-of-memory line first), cut to ``width``."""
     lines = [ln.strip() for ln in (error or "").splitlines() if ln.strip()]
     if not lines:
         return ""
@@ -23,7 +23,7 @@ def headline(error: str | None) -> str:
     head = lines[0]
     if memory and memory != head:
         head = f"{head.split(':')[0]}: {memory}"
-    return head if len(head) <= HEADLINE_CHARS else head[: HEADLINE_CHARS - 1] + "…"
+    return head if len(head) <= width else head[: width - 1] + "…"
 
 
 def _field(e: Any, name: str) -> Any:

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..spec.task import NumberRange, Task
+from .failure_cause import headline
 from .units import label, on_screen
 
 STATUS_COLOURS = {"succeeded": "#2563eb", "infeasible": "#f59e0b", "failed": "#dc2626", "best": "#16a34a"}
@@ -23,14 +24,7 @@ _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50), fon
 
 def short_reason(error: str | None, width: int = 90) -> str:
     """The line of an error that says what happened (an out-of-memory line first), cut to ``width``."""
-    lines = [ln.strip() for ln in (error or "").splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    memory = next((ln for ln in lines if "out of memory" in ln.lower()), None)
-    head = lines[0]
-    if memory and memory != head:
-        head = f"{head.split(':')[0]}: {memory}"
-    return head if len(head) <= width else head[: width - 1] + "…"
+    return headline(error, width)
 
 
 def numbered(experiments: list[dict[str, Any]]) -> list[dict[str, Any]]:

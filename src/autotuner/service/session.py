@@ -58,8 +58,7 @@ def simulation(task: Task, options: RunOptions) -> Simulate | None:
 
 def check_runnable(task: Task, options: RunOptions) -> None:
     """Everything that would stop the task, found before anything starts."""
-    from ..engines.servable import model_problems
-    problems = task_problems(task) + model_problems(task, simulated=simulation(task, options) is not None)
+    problems = task_problems(task)
     if problems:
         raise SpecError(problems)
     if simulation(task, options) is None and task.deployment == "local":
