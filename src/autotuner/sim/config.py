@@ -155,7 +155,7 @@ def sglang_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule-policy", choices=SGLANG_POLICIES, default="fcfs")
     p.add_argument("--schedule-conservativeness", type=_number(float, 0.0, inclusive=False), default=1.0)
     p.add_argument("--disable-radix-cache", action="store_true")
-    p.add_argument("--cuda-graph-max-bs", type=POSITIVE_INT)
+    p.add_argument("--cuda-graph-max-bs", "--cuda-graph-max-bs-decode", dest="cuda_graph_max_bs", type=POSITIVE_INT)  # renamed in 0.5.23
     p.add_argument("--disable-cuda-graph", action="store_true")
     p.add_argument("--enable-mixed-chunk", action="store_true")
     p.add_argument("--disable-overlap-schedule", action="store_true")
