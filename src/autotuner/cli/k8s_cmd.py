@@ -11,12 +11,12 @@ import typer
 import yaml
 from rich.console import Console
 
+from ..hardware.gpus import GPUS
 from ..spec import SpecError, load_task
 from ..spec.task import Task
 
 console = Console()
 err_console = Console(stderr=True)
-GPUS = ("h100", "h200", "a100", "l40s")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

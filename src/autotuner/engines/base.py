@@ -18,6 +18,7 @@ class EngineAdapter(ABC):
     name: str
     health_path: str = "/health"
     default_port: int = 8000
+    needs_nvidia_gpu: bool = True  # the real engine runs on NVIDIA GPUs only (llama.cpp also runs on CPUs)
     # canonical name -> this engine's flag; and every flag spelling that sets a parallel degree
     aliases: dict[str, str] = {}
     parallel_flags: dict[str, tuple[str, ...]] = {}

@@ -37,6 +37,7 @@ class LlamaCpp(EngineAdapter):
     name = "llamacpp"
     health_path = "/health"
     default_port = 8080
+    needs_nvidia_gpu = False
     parallel_flags: dict[str, tuple[str, ...]] = {}  # --parallel is server slots, not data parallelism
 
     def executable(self) -> list[str]:
@@ -139,9 +140,7 @@ def llamacpp_constraint(config: dict[str, Any], max_request_tokens: int | None =
 def task_constraint(task: Any, config: dict[str, Any]) -> str | None:
     """:func:`llamacpp_constraint` for a configuration of a :class:`autotuner.spec.Task` (its fixed args,
     workload and model included)."""
-    from ..spec.scenarios import parse_scenario
-
-    bound = request_token_bound([parse_scenario(s) for s in task.workload.scenarios])
+    bound = request_token_bound(task.workload.parsed_scenarios())
     return llamacpp_constraint({**task.fixed_args, **config}, bound, model_context_length(task.model.id))
 
 

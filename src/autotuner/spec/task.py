@@ -6,13 +6,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..bench.api_kinds import API_KINDS
 from ..bench.metrics import higher_is_better, metric_names
+from ..deploy.registry import DEPLOYERS as DEPLOYMENTS
+from ..engines import ENGINES
+from ..hardware.gpus import GPUS
+from ..search.samplers import STRATEGIES
 from .workload import Workload
 
-ENGINES = ("sglang", "vllm", "llamacpp")
-DEPLOYMENTS = ("local", "docker", "kubernetes")
-STRATEGIES = ("grid", "random", "bayesian", "gp")
-GPUS = ("h100", "h200", "a100", "l40s")
+# The name lists are registries (register() adds an entry); fields naming one are checked against it.
+__all__ = ["API_KINDS", "DEPLOYMENTS", "ENGINES", "GPUS", "STRATEGIES", "NumberRange", "Task"]
 
 
 class _Strict(BaseModel):
@@ -71,7 +74,7 @@ SpaceEntry = Annotated[list[Any], Field(min_length=1)] | NumberRange
 
 
 class SearchSpec(_Strict):
-    strategy: Literal["grid", "random", "bayesian", "gp"] = "bayesian"
+    strategy: str = "bayesian"
     max_experiments: int = Field(default=20, ge=1)
     seed: int = 0
     space: dict[str, SpaceEntry] = Field(min_length=1)
@@ -82,6 +85,11 @@ class SearchSpec(_Strict):
     top_k: int = Field(default=0, ge=0, description="how many top configurations to confirm")
     prune: bool = True
     baseline: bool = True
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, v: str) -> str:
+        return STRATEGIES.check(v)
 
     @field_validator("space")
     @classmethod
@@ -133,10 +141,15 @@ class Timeouts(_Strict):
 
 
 class Simulate(_Strict):
-    gpu: Literal["h100", "h200", "a100", "l40s"] = "h100"
+    gpu: str = "h100"
     virtual_time: bool = False
     noise: float = Field(default=0.0, ge=0, le=0.5)
     startup_seconds: float = Field(default=0.3, ge=0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu(cls, v: str) -> str:
+        return GPUS.check(v)
 
 
 class Benchmark(_Strict):
@@ -161,9 +174,9 @@ class Task(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     model: ModelRef
-    engine: Literal["sglang", "vllm", "llamacpp"]
+    engine: str
     engine_version: str | None = None
-    deployment: Literal["local", "docker", "kubernetes"] = "local"
+    deployment: str = "local"
     gpus: int | list[int] = 1
     search: SearchSpec
     objectives: list[Objective] = Field(min_length=1)
@@ -172,7 +185,7 @@ class Task(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     fixed_args: dict[str, Any] = Field(default_factory=dict)
     simulate: Simulate | None = None
-    api: Literal["chat", "completions"] = "chat"
+    api: str = "chat"
     benchmark: Benchmark = Field(default_factory=Benchmark)
     docker: dict[str, Any] = Field(default_factory=dict)
     kubernetes: dict[str, Any] = Field(default_factory=dict)
@@ -190,6 +203,21 @@ class Task(_Strict):
                 raise ValueError("give either objective or objectives, not both")
             data["objectives"] = [data.pop("objective")]
         return data
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, v: str) -> str:
+        return ENGINES.check(v)
+
+    @field_validator("deployment")
+    @classmethod
+    def _deployment(cls, v: str) -> str:
+        return DEPLOYMENTS.check(v)
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, v: str) -> str:
+        return API_KINDS.check(v)
 
     @field_validator("gpus")
     @classmethod

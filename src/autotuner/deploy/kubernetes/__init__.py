@@ -10,12 +10,15 @@ default) or plain Deployments + Services (``mode: deployment``), through the off
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...spec.task import Task
 from .client import Kube, allocatable_gpus
 from .lifecycle import KubeDeployer
 from .manifests import render
 from .options import KubernetesOptions, parse_options
+
+if TYPE_CHECKING:  # a type only: the task spec names the deployers (deploy.registry)
+    from ...spec.task import Task
 
 
 def make_kubernetes_deployer(task: Task, log_dir: Path, kube: Kube | None = None) -> KubeDeployer:

@@ -10,11 +10,14 @@ works from any machine that can reach the cluster.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...spec.task import Task
 from .client import Kube, api_message, api_status
 from .lifecycle import KubeDeployer
 from .options import OME_GROUP, OME_VERSION, parse_options
+
+if TYPE_CHECKING:  # a type only: the task spec names the deployers (deploy.registry)
+    from ...spec.task import Task
 
 
 def cleanup_task(task: Task, log_dir: Path | None = None, kube: Kube | None = None) -> list[str]:
