@@ -60,8 +60,8 @@ def render(
         raise _fail(f"--simulate: unknown GPU {simulate!r}; allowed: {', '.join(GPUS)}")
     task = _load(task_file)
     params = _params(experiment)
-    from ..engines.catalog import validate_flags
-    problems = validate_flags(task.engine, task.engine_version, params, "--experiment")
+    from ..engines.preflight import check_flags
+    problems = check_flags(task.engine, task.engine_version, params, "--experiment")
     if problems:  # a misspelt flag would render (and later run) as the engine's error
         raise _fail("\n".join(problems))
     sim = None
