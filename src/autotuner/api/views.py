@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..report.results import _clean, experiment_doc, launch_command
+from ..report.results import experiment_doc, json_safe, launch_command
 from ..store import ExperimentRow, Store, TaskRow
 from . import queries
 
@@ -24,7 +24,7 @@ def as_datetime(value: datetime | None) -> str | None:
 def task_summary(store: Store, row: TaskRow) -> dict[str, Any]:
     task = queries.parse_spec(row)
     best = queries.best_experiment(store, row.id, task) if task else None
-    return _clean({
+    return json_safe({
         "id": row.id,
         "name": row.name,
         "status": row.status,
@@ -63,7 +63,7 @@ def task_detail(store: Store, row: TaskRow) -> dict[str, Any]:
         "best_detail": best_detail,
         "parameters": list(task.search.space) if task else [],
     })
-    return _clean(doc)
+    return json_safe(doc)
 
 
 def experiment_detail(store: Store, exp: ExperimentRow, log_lines: int) -> dict[str, Any]:

@@ -30,14 +30,14 @@ def launch_command(task: Task, params: dict[str, Any]) -> str:
     return shlex.join(argv)
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN/inf: they become null."""
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -72,7 +72,7 @@ def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, A
         doc["predicted"] = exp.predicted
     if with_levels:
         doc["levels"] = exp.levels
-    return _clean(doc)
+    return json_safe(doc)
 
 
 def best_experiment(task: Task, experiments: list[ExperimentRow]) -> ExperimentRow | None:
@@ -135,7 +135,7 @@ def build_results(store: Store, task_id: int) -> dict[str, Any]:
         "pareto": [experiment_doc(e) for e in pareto_front(task, experiments)] if len(task.objectives) > 1 else [],
     }
     if best is not None:
-        doc["best"] = _clean({"id": best.id, "parameters": best.params, "metrics": best.metrics,
+        doc["best"] = json_safe({"id": best.id, "parameters": best.params, "metrics": best.metrics,
                               "score": best.score, "baseline": best.baseline,
                               "command": launch_command(task, best.params),
                               "gain_over_baseline": gain_over_baseline(task, best, baseline)})
