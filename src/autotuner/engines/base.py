@@ -151,3 +151,8 @@ def python_module_available(module: str) -> bool:
 
 def command_available(cmd: str) -> bool:
     return shutil.which(cmd) is not None
+
+
+def served_name_args(model_id: str, served_name: str) -> list[str]:
+    """``--served-model-name`` (SGLang's and vLLM's spelling), when the model is served under another name."""
+    return [] if served_name == model_id else ["--served-model-name", served_name]

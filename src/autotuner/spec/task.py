@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..bench.api_kinds import API_KINDS
 from ..bench.metrics import higher_is_better, metric_names
@@ -14,8 +14,13 @@ from ..hardware.gpus import GPUS
 from ..search.samplers import STRATEGIES
 from .workload import Workload
 
-# The name lists are registries (register() adds an entry); fields naming one are checked against it.
-__all__ = ["API_KINDS", "DEPLOYMENTS", "ENGINES", "GPUS", "STRATEGIES", "NumberRange", "Task"]
+# The name lists are registries (imported here for the spec's readers; register() adds an entry). A field
+# naming one is checked when a task is read, so an entry registered later is valid too.
+EngineName = Annotated[str, AfterValidator(ENGINES.check)]
+DeploymentName = Annotated[str, AfterValidator(DEPLOYMENTS.check)]
+StrategyName = Annotated[str, AfterValidator(STRATEGIES.check)]
+GpuName = Annotated[str, AfterValidator(GPUS.check)]
+ApiName = Annotated[str, AfterValidator(API_KINDS.check)]
 
 
 class _Strict(BaseModel):
@@ -74,7 +79,7 @@ SpaceEntry = Annotated[list[Any], Field(min_length=1)] | NumberRange
 
 
 class SearchSpec(_Strict):
-    strategy: str = "bayesian"
+    strategy: StrategyName = "bayesian"
     max_experiments: int = Field(default=20, ge=1)
     seed: int = 0
     space: dict[str, SpaceEntry] = Field(min_length=1)
@@ -85,11 +90,6 @@ class SearchSpec(_Strict):
     top_k: int = Field(default=0, ge=0, description="how many top configurations to confirm")
     prune: bool = True
     baseline: bool = True
-
-    @field_validator("strategy")
-    @classmethod
-    def _strategy(cls, v: str) -> str:
-        return STRATEGIES.check(v)
 
     @field_validator("space")
     @classmethod
@@ -141,15 +141,10 @@ class Timeouts(_Strict):
 
 
 class Simulate(_Strict):
-    gpu: str = "h100"
+    gpu: GpuName = "h100"
     virtual_time: bool = False
     noise: float = Field(default=0.0, ge=0, le=0.5)
     startup_seconds: float = Field(default=0.3, ge=0)
-
-    @field_validator("gpu")
-    @classmethod
-    def _gpu(cls, v: str) -> str:
-        return GPUS.check(v)
 
 
 class Benchmark(_Strict):
@@ -174,9 +169,9 @@ class Task(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     model: ModelRef
-    engine: str
+    engine: EngineName
     engine_version: str | None = None
-    deployment: str = "local"
+    deployment: DeploymentName = "local"
     gpus: int | list[int] = 1
     search: SearchSpec
     objectives: list[Objective] = Field(min_length=1)
@@ -185,7 +180,7 @@ class Task(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     fixed_args: dict[str, Any] = Field(default_factory=dict)
     simulate: Simulate | None = None
-    api: str = "chat"
+    api: ApiName = "chat"
     benchmark: Benchmark = Field(default_factory=Benchmark)
     docker: dict[str, Any] = Field(default_factory=dict)
     kubernetes: dict[str, Any] = Field(default_factory=dict)
@@ -203,21 +198,6 @@ class Task(_Strict):
                 raise ValueError("give either objective or objectives, not both")
             data["objectives"] = [data.pop("objective")]
         return data
-
-    @field_validator("engine")
-    @classmethod
-    def _engine(cls, v: str) -> str:
-        return ENGINES.check(v)
-
-    @field_validator("deployment")
-    @classmethod
-    def _deployment(cls, v: str) -> str:
-        return DEPLOYMENTS.check(v)
-
-    @field_validator("api")
-    @classmethod
-    def _api(cls, v: str) -> str:
-        return API_KINDS.check(v)
 
     @field_validator("gpus")
     @classmethod
