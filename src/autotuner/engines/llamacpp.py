@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import EngineAdapter, flag_value_args
+from .launch import engine_config
 from .models import ModelResolutionError, gguf_context_length, resolve_gguf
 
 SERVER_ENV = "AUTOTUNER_LLAMA_SERVER"  # explicit path to a llama-server binary
@@ -141,7 +142,7 @@ def task_constraint(task: Any, config: dict[str, Any]) -> str | None:
     """:func:`llamacpp_constraint` for a configuration of a :class:`autotuner.spec.Task` (its fixed args,
     workload and model included)."""
     bound = request_token_bound(task.workload.parsed_scenarios())
-    return llamacpp_constraint({**task.fixed_args, **config}, bound, model_context_length(task.model.id))
+    return llamacpp_constraint(engine_config(task, config), bound, model_context_length(task.model.id))
 
 
 def slot_layout(config: dict[str, Any]) -> tuple[int, bool]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engines import get_adapter
+from ..engines.launch import engine_config
 from ..spec.task import Task
 from ..store import ExperimentRow, Store
 from ..store.store import as_datetime
@@ -24,7 +25,7 @@ def launch_command(task: Task, params: dict[str, Any]) -> str:
     except ModelResolutionError:  # the model moved since the run: the command still names it
         model = ["--model", task.model.id]
     argv = adapter.executable() + model
-    argv += adapter.flag_args({**task.fixed_args, **params})
+    argv += adapter.flag_args(engine_config(task, params))
     if argv[0].endswith("python") or "python" in Path(argv[0]).name:
         argv[0] = "python"
     return shlex.join(argv)

@@ -17,6 +17,7 @@ from ..bench.result import BenchmarkResult, LevelResult
 from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, Deployment, DeploymentError, classify_start_failure
 from ..engines import EngineAdapter
+from ..engines.launch import engine_config
 from ..spec.task import Task
 from .verdict import measurement_problem
 
@@ -70,11 +71,6 @@ class ClientLoad:
         return benchmark(deployment.endpoint.base_url, deployment.endpoint.model_name, self.task.workload,
                          slo=self.task.slo, num_gpus=num_gpus, seed=self.seed, api=self.task.api,
                          request_timeout=time_left, on_level=on_level, cancel=stop)
-
-
-def engine_config(task: Task, params: dict[str, Any]) -> dict[str, Any]:
-    """The flags an experiment runs with: the task's fixed flags, overridden by the trial's."""
-    return {**task.fixed_args, **params}
 
 
 class DeployedRunner:

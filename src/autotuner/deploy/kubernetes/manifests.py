@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...engines import get_adapter
+from ...engines.launch import engine_config
 from ..base import LaunchSpec
 from ..docker_images import image_ref
 from . import presets
@@ -56,7 +57,7 @@ def ome_refs(task: Task, options: KubernetesOptions) -> OmeRefs:
 def launch_spec_for(task: Task, params: dict[str, Any], simulate: dict[str, Any] | None = None) -> LaunchSpec:
     """The experiment's launch spec, as the tuner builds it: fixed args overridden by the trial's."""
     adapter = get_adapter(task.engine)
-    return adapter.launch_spec(task.model.id, task.model.name, {**task.fixed_args, **params}, simulate)
+    return adapter.launch_spec(task.model.id, task.model.name, engine_config(task, params), simulate)
 
 
 def _gpus(count: int) -> dict[str, Any]:
