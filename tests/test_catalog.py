@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from autotuner.cli.engines_cmd import engines_app
 from autotuner.engines.catalog import (CATALOG_DIR, CatalogError, available_versions, load_catalog,
                                        nearest_version, validate_flags, version_key)
+from autotuner.engines.preflight import check_flags
 
 REQUIRED_KEYS = {"type", "choices", "default", "boolean", "negation", "nargs", "aliases", "help"}
 
@@ -148,22 +149,22 @@ def test_sglang_takes_no_underscore_spelling():
 
 def test_canonical_names_map_through_the_adapter():
     ok = {"tp": 2, "pp": 1, "dp": 1, "quantization": "fp8", "kv_cache_dtype": "fp8_e4m3"}
-    assert validate_flags("sglang", None, ok, "fixed_args") == []
-    assert validate_flags("vllm", None, {**ok, "ep": True, "kv_cache_dtype": "fp8"}, "fixed_args") == []
-    problems = validate_flags("vllm", None, {"tp": "two", "ep": 4}, "space")
+    assert check_flags("sglang", None, ok, "fixed_args") == []
+    assert check_flags("vllm", None, {**ok, "ep": True, "kv_cache_dtype": "fp8"}, "fixed_args") == []
+    problems = check_flags("vllm", None, {"tp": "two", "ep": 4}, "space")
     assert problems == ["space.tp: expects an integer (got 'two')",
                         "space.ep: is a switch: expects true or false (got 4)"]
 
 
 def test_a_flag_set_twice_under_two_names():
-    problems = validate_flags("sglang", None, {"tp": 2, "tensor-parallel-size": 4}, "fixed_args")
+    problems = check_flags("sglang", None, {"tp": 2, "tensor-parallel-size": 4}, "fixed_args")
     assert problems == ["fixed_args.tensor-parallel-size: sets --tp-size again (already set as 'tp')"]
 
 
 def test_unshipped_version_uses_the_nearest_and_unknown_engine_is_not_checked():
     problems = validate_flags("vllm", "999.1", {"max-num-seq": 8}, "w")
     assert problems and f"for vllm {available_versions('vllm')[-1]};" in problems[0]
-    assert validate_flags("no-such-engine", None, {"x": 1}, "w") == []
+    assert check_flags("no-such-engine", None, {"x": 1}, "w") == []
     assert validate_flags("sglang", None, {"mem-fraction-statc": 1}, "")[0].startswith("mem-fraction-statc: ")
 
 

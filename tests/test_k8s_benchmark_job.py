@@ -38,10 +38,10 @@ def job_task(cluster, **kubernetes):
 
 def job_runner(task, tmp_path) -> DeployedRunner:
     """Wired as a run would be: the deployer, and the BenchmarkJob as the load generator."""
-    deployer, load = make_deployer(task, tmp_path, RunOptions(), simulated=False)
-    assert load is not None
-    return DeployedRunner(task, get_adapter(task.engine), deployer, {"gpu": "h100", "seed": 0, "startup_seconds": 0.1},
-                          seed=0, load=load)
+    placed = make_deployer(task, tmp_path, RunOptions(), simulated=False)
+    assert placed.load is not None
+    return DeployedRunner(task, get_adapter(task.engine), placed.deployer,
+                          {"gpu": "h100", "seed": 0, "startup_seconds": 0.1}, seed=0, load=placed.load)
 
 
 def test_a_benchmark_job_measures_the_experiment_and_its_results_come_back(cluster, tmp_path):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from autotuner.deploy.base import LaunchSpec
 from autotuner.deploy.local import LocalDeployer
+from autotuner.engines.launch import LaunchSpec
 from autotuner.search.runners import DeployedRunner
 from autotuner.search.verdict import DEADLINE, ENGINE_DIED, ERRORS, measurement_problem
 from autotuner.spec import task_from_dict

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from autotuner.deploy.base import LaunchSpec
 from autotuner.deploy.local import LocalDeployer
+from autotuner.engines.launch import LaunchSpec
 
 engine, log_dir, state_dir, timeout = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])
 mode = sys.argv[5] if len(sys.argv) > 5 else "with"

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..report.results import _clean
+from ..report.results import json_safe
 from ..store import EventRow, Store
 from .intake import ProblemError
 from .queries import TERMINAL
@@ -32,7 +32,7 @@ FINISH_GRACE_SECONDS = 3.0  # a finished task whose task_finished event is not w
 
 
 def format_event(ev: EventRow) -> str:
-    payload = _clean({"id": ev.id, "task_id": ev.task_id, "kind": ev.kind, "ts": as_datetime(ev.ts),
+    payload = json_safe({"id": ev.id, "task_id": ev.task_id, "kind": ev.kind, "ts": as_datetime(ev.ts),
                       **(ev.data or {})})
     return f"id: {ev.id}\ndata: {json.dumps(payload, default=str)}\n\n"
 

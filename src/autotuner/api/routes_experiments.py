@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from ..report.results import _clean, build_results, experiment_doc
+from ..report.results import build_results, experiment_doc, json_safe
 from . import queries, views
 from .intake import ProblemError
 from .routes_tasks import MAX_ID, find_task, get_store, task_id_param
@@ -48,7 +48,7 @@ def get_experiment(request: Request, exp_id: int, log_lines: int = Query(200, ge
     exp = store.experiment(exp_id) if 1 <= exp_id <= MAX_ID else None
     if exp is None:
         raise HTTPException(404, detail=f"experiment {exp_id} not found")
-    return _clean(views.experiment_detail(store, exp, log_lines))
+    return json_safe(views.experiment_detail(store, exp, log_lines))
 
 
 @router.get("/tasks/{task_id}/results", responses={404: {"description": "no such task"}})

@@ -13,7 +13,7 @@ from ..service.session import delete_task
 from ..search.problems import task_problems
 from ..spec import SpecError, dump_task
 from ..spec.load import parse_document
-from ..spec.task import GPUS
+from ..hardware.gpus import GPUS
 from ..store import TASK_STATUSES, Store, TaskRow
 from ..store.models import utcnow
 from . import queries, views
@@ -78,8 +78,8 @@ NEW_TASK_BODY = {
              responses={409: {"description": "a task with this name exists"}, 422: {"model": Problems},
                         415: {"description": "unsupported content type"}})
 async def create_task(request: Request,
-                      simulate: Literal["h100", "h200", "a100", "l40s"] | None = Query(
-                          None, description="run on the simulated engine of this GPU"),
+                      simulate: str | None = Query(
+                          None, description="run on the simulated engine of this GPU (one of hardware.gpus.GPUS)"),
                       virtual_time: bool | None = Query(None, description="with simulate: no HTTP, no sleeping"),
                       start: bool | None = Query(None, description="false: only save the task (status pending)")):
     """Validate a task (same rules and field paths as the CLI), save it and queue it."""

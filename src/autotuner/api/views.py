@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ..bench.metrics import metric_names
 from ..report.figures import categorical
 from ..report.gain import gain_summary
-from ..report.results import _clean, experiment_doc, gain_over_baseline, launch_command
+from ..report.results import experiment_doc, json_safe, gain_over_baseline, launch_command
 from ..report.units import unit
 from ..spec.task import Task
 from ..store import ExperimentRow, Store, TaskRow
@@ -32,7 +32,7 @@ def as_datetime(value: datetime | None) -> str | None:
 def task_summary(store: Store, row: TaskRow) -> dict[str, Any]:
     task = queries.parse_spec(row)
     best = queries.best_experiment(store, row.id, task) if task else None
-    return _clean({
+    return json_safe({
         "id": row.id,
         "name": row.name,
         "status": row.status,
@@ -89,7 +89,7 @@ def task_detail(store: Store, row: TaskRow) -> dict[str, Any]:
         "categories": {f: c for f in (task.search.space if task else {}) if (c := categorical(task, f))},
         "units": metric_units(task),
     })
-    return _clean(doc)
+    return json_safe(doc)
 
 
 def experiment_detail(store: Store, exp: ExperimentRow, log_lines: int) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from typing import Any
 
 import aiohttp
 
+from .api_kinds import API_KINDS
 from .fastjson import dumps, loads
 from .metrics import RequestRecord
 from .prompts import Prompt, message_text, prompt_words
 
-APIS = ("chat", "completions")
+APIS = API_KINDS  # the API kinds' names (kept for the benchmark's callers)
 RETRIES = 2  # extra attempts, each on a fresh connection
 ERROR_EXCERPT = 200
 # The server dropped (or refused) the connection before answering: safe to send again.
@@ -62,19 +63,20 @@ _SENT_TRACE = _sent_trace()
 
 
 def endpoint_url(base_url: str, api: str) -> str:
-    if api not in APIS:
-        raise ValueError(f"api {api!r} is not one of: {', '.join(APIS)}")
+    if api not in API_KINDS:
+        raise ValueError(f"api {api!r} is not one of: {', '.join(API_KINDS)}")
+    kind = API_KINDS[api]
     base = base_url.rstrip("/")
     if not base.endswith("/v1"):
         base += "/v1"
-    return f"{base}/chat/completions" if api == "chat" else f"{base}/completions"
+    return f"{base}/{kind.path}"
 
 
 def request_body(model: str, prompt: Prompt, max_tokens: int, api: str) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "stream": True,
                             "stream_options": {"include_usage": True},
                             "ignore_eos": True}  # engines' extension: produce exactly max_tokens
-    if api == "chat":
+    if API_KINDS.entry(api).messages:
         body["messages"] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
     else:
         body["prompt"] = prompt if isinstance(prompt, str) else message_text(prompt)

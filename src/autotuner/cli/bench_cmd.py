@@ -130,8 +130,10 @@ def bench(
             parse_scenario(s)
         except ValueError as e:
             raise _fail(f"--scenario: {e}") from None
-    if api not in ("chat", "completions"):
-        raise _fail(f"--api {api!r} is not one of: chat, completions")
+    from ..bench.api_kinds import API_KINDS
+
+    if api not in API_KINDS:
+        raise _fail(f"--api {api!r} is not one of: {', '.join(API_KINDS)}")
     if warmup < 0:
         raise _fail("--warmup must be >= 0")
     if workers is not None and workers < 1:

@@ -7,9 +7,9 @@ import typer
 
 def doctor() -> None:
     """Say which engines are runnable on this machine and why not."""
-    from ..engines.doctor import check_engines, render
+    from ..engines.doctor import check_engines, gpu_engines, render
 
     statuses = check_engines()
     typer.echo(render(statuses))
-    if not any(s.runnable for s in statuses if s.engine in ("sglang", "vllm")):
+    if not any(s.runnable for s in statuses if s.engine in gpu_engines()):
         typer.echo("no GPU engine can run here: add --simulate [GPU] to dry-run a task on the simulated engine")

@@ -11,12 +11,12 @@ import typer
 import yaml
 from rich.console import Console
 
+from ..hardware.gpus import GPUS
 from ..spec import SpecError, load_task
 from ..spec.task import Task
 
 console = Console()
 err_console = Console(stderr=True)
-GPUS = ("h100", "h200", "a100", "l40s")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -60,8 +60,8 @@ def render(
         raise _fail(f"--simulate: unknown GPU {simulate!r}; allowed: {', '.join(GPUS)}")
     task = _load(task_file)
     params = _params(experiment)
-    from ..engines.catalog import validate_flags
-    problems = validate_flags(task.engine, task.engine_version, params, "--experiment")
+    from ..engines.preflight import check_flags
+    problems = check_flags(task.engine, task.engine_version, params, "--experiment")
     if problems:  # a misspelt flag would render (and later run) as the engine's error
         raise _fail("\n".join(problems))
     sim = None

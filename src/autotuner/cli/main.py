@@ -47,14 +47,13 @@ def sim(ctx: typer.Context) -> None:
     raise typer.Exit(sim_main(list(ctx.args)))
 
 
-SIM_GPUS = ("h100", "h200", "a100", "l40s")
-
-
 def normalize_argv(argv: list[str]) -> list[str]:
     """``--simulate`` takes an optional GPU name; without one it means the H100."""
+    from ..hardware.gpus import GPUS
+
     out = list(argv)
     for i, arg in enumerate(out):
-        if arg == "--simulate" and (i + 1 >= len(out) or out[i + 1] not in SIM_GPUS):
+        if arg == "--simulate" and (i + 1 >= len(out) or out[i + 1] not in GPUS):
             out.insert(i + 1, "h100")
             break
     return out

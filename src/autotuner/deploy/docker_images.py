@@ -124,7 +124,7 @@ def engine_args(spec: LaunchSpec) -> tuple[str, list[str]]:
                      "or the simulated engine (python -m autotuner.sim ...)")
 
 
-def _model_index(engine: str, args: list[str]) -> int | None:
+def model_index(engine: str, args: list[str]) -> int | None:
     """Index in ``args`` of the value naming the model, for ``engine``'s own argument syntax."""
     flags = {"sglang": ("--model-path", "--model"), "vllm": ("--model",),
              "llamacpp": ("--model", "-m")}.get(engine, ())
@@ -136,7 +136,7 @@ def _model_index(engine: str, args: list[str]) -> int | None:
     return None
 
 
-def _sim_personality_and_rest(args: list[str]) -> tuple[str, int]:
+def sim_personality_and_rest(args: list[str]) -> tuple[str, int]:
     """The simulated engine's personality and where its engine-style arguments start."""
     personality, i = "sglang", 0
     while i + 1 < len(args) and args[i] in _SIM_OPTIONS:
@@ -165,11 +165,11 @@ def plan_container(spec: LaunchSpec, image: str, hf_cache: Path | None = None,
     environ = os.environ if environ is None else environ
     kind, args = engine_args(spec)
     args = list(args)
-    engine, start = (_sim_personality_and_rest(args) if kind == "sim" else (kind, 0))
+    engine, start = (sim_personality_and_rest(args) if kind == "sim" else (kind, 0))
     env = dict(spec.env)
     volumes: dict[str, dict[str, str]] = {}
 
-    index = _model_index(engine, args[start:])
+    index = model_index(engine, args[start:])
     if index is not None:
         index += start
         local = Path(args[index]).expanduser()

@@ -1,24 +1,25 @@
-"""Engine adapters by name."""
+"""Engine adapters by name: ``ENGINES`` is the one list of engines (``register`` adds one)."""
 
 from __future__ import annotations
 
+from ..registry import Registry
 from .base import EngineAdapter
 from .llamacpp import LlamaCpp
 from .sglang import SGLang
 from .vllm import VLLM
 
-_ADAPTERS: dict[str, type[EngineAdapter]] = {"sglang": SGLang, "vllm": VLLM, "llamacpp": LlamaCpp}
+ENGINES: Registry[type[EngineAdapter]] = Registry("engine", "engine")
+for _adapter in (SGLang, VLLM, LlamaCpp):
+    ENGINES.register(_adapter.name, _adapter)
 
 
 def get_adapter(name: str) -> EngineAdapter:
-    try:
-        return _ADAPTERS[name]()
-    except KeyError:
-        raise ValueError(f"unknown engine {name!r}; allowed: {', '.join(sorted(_ADAPTERS))}") from None
+    """A fresh adapter of the engine ``name``; ValueError naming the registered engines otherwise."""
+    return ENGINES.create(name)
 
 
 def register(name: str, adapter: type[EngineAdapter]) -> None:
-    _ADAPTERS[name] = adapter
+    ENGINES.register(name, adapter)
 
 
-__all__ = ["EngineAdapter", "get_adapter", "register"]
+__all__ = ["ENGINES", "EngineAdapter", "get_adapter", "register"]

@@ -18,6 +18,7 @@ class EngineAdapter(ABC):
     name: str
     health_path: str = "/health"
     default_port: int = 8000
+    needs_nvidia_gpu: bool = True  # the real engine runs on NVIDIA GPUs only (llama.cpp also runs on CPUs)
     # canonical name -> this engine's flag; and every flag spelling that sets a parallel degree
     aliases: dict[str, str] = {}
     parallel_flags: dict[str, tuple[str, ...]] = {}
@@ -153,3 +154,8 @@ def python_module_available(module: str) -> bool:
 
 def command_available(cmd: str) -> bool:
     return shutil.which(cmd) is not None
+
+
+def served_name_args(model_id: str, served_name: str) -> list[str]:
+    """``--served-model-name`` (SGLang's and vLLM's spelling), when the model is served under another name."""
+    return [] if served_name == model_id else ["--served-model-name", served_name]

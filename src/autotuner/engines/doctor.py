@@ -6,13 +6,8 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from . import get_adapter
-from .base import EngineAdapter
-from .llamacpp import LlamaCpp
+from . import ENGINES, get_adapter
 from .models import installed_models
-
-REAL_ENGINES = ("sglang", "vllm", "llamacpp")
-GPU_ENGINES = ("sglang", "vllm")
 
 
 @dataclass(frozen=True)
@@ -28,16 +23,16 @@ def gpu_present() -> bool:
 
 def check_engines() -> list[EngineStatus]:
     """One status per real engine, then the simulated engine (always available)."""
-    statuses = [_check(name) for name in REAL_ENGINES]
+    statuses = [_check(name) for name in ENGINES]
     statuses.append(EngineStatus("simulated", True,
                                  "built in: `--simulate GPU` runs SGLang/vLLM personalities without a GPU"))
     return statuses
 
 
 def _check(name: str) -> EngineStatus:
-    adapter = _adapter(name)
+    adapter = get_adapter(name)
     ok, detail = adapter.runnable()
-    if ok and name in GPU_ENGINES and not gpu_present():
+    if ok and adapter.needs_nvidia_gpu and not gpu_present():
         return EngineStatus(name, False, f"{detail}, but no NVIDIA GPU is visible (use --simulate)")
     if ok and name == "llamacpp":
         models = installed_models()
@@ -46,13 +41,9 @@ def _check(name: str) -> EngineStatus:
     return EngineStatus(name, ok, detail)
 
 
-def _adapter(name: str) -> EngineAdapter:
-    try:
-        return get_adapter(name)
-    except ValueError:  # llamacpp until it is in the registry
-        if name == "llamacpp":
-            return LlamaCpp()
-        raise
+def gpu_engines() -> tuple[str, ...]:
+    """The engines that need an NVIDIA GPU to run for real."""
+    return tuple(name for name, adapter in ENGINES.items() if adapter.needs_nvidia_gpu)
 
 
 def render(statuses: list[EngineStatus]) -> str:

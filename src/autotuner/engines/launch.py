@@ -1,4 +1,5 @@
-"""How to start one engine: its argument list, served model name, health path and GPU count.
+"""How to start one engine: its argument list, served model name, health path and GPU count; and the
+one rule for an experiment's flags (``engine_config``).
 
 An adapter writes it (``EngineAdapter.launch_spec``); a deployer reads it. It lives with the engines
 so that the deployers depend on the engines, never the other way round."""
@@ -6,6 +7,10 @@ so that the deployers depend on the engines, never the other way round."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a type only: the spec reads the engines' names
+    from ..spec.task import Task
 
 
 @dataclass
@@ -19,3 +24,8 @@ class LaunchSpec:
     num_gpus: int = 1
     env: dict[str, str] = field(default_factory=dict)
     container_port: int = 8000
+
+
+def engine_config(task: Task, params: dict[str, Any]) -> dict[str, Any]:
+    """The flags an experiment runs with: the task's fixed flags, overridden by the trial's."""
+    return {**task.fixed_args, **params}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import EngineAdapter, flag_value_args
+from .launch import engine_config
 from .models import ModelResolutionError, gguf_context_length, resolve_gguf
 
 SERVER_ENV = "AUTOTUNER_LLAMA_SERVER"  # explicit path to a llama-server binary
@@ -37,6 +38,7 @@ class LlamaCpp(EngineAdapter):
     name = "llamacpp"
     health_path = "/health"
     default_port = 8080
+    needs_nvidia_gpu = False
     parallel_flags: dict[str, tuple[str, ...]] = {}  # --parallel is server slots, not data parallelism
 
     def executable(self) -> list[str]:
@@ -139,10 +141,8 @@ def llamacpp_constraint(config: dict[str, Any], max_request_tokens: int | None =
 def task_constraint(task: Any, config: dict[str, Any]) -> str | None:
     """:func:`llamacpp_constraint` for a configuration of a :class:`autotuner.spec.Task` (its fixed args,
     workload and model included)."""
-    from ..spec.scenarios import parse_scenario
-
-    bound = request_token_bound([parse_scenario(s) for s in task.workload.scenarios])
-    return llamacpp_constraint({**task.fixed_args, **config}, bound, model_context_length(task.model.id))
+    bound = request_token_bound(task.workload.parsed_scenarios())
+    return llamacpp_constraint(engine_config(task, config), bound, model_context_length(task.model.id))
 
 
 def slot_layout(config: dict[str, Any]) -> tuple[int, bool]:

@@ -47,14 +47,23 @@ def _hashable(value: Any) -> bool:
     return True
 
 
+def check_flags(engine: str, version: str | None, flags: dict[str, Any], where: str) -> list[str]:
+    """``catalog.validate_flags`` with the engine's canonical names (``tp``...) mapped to its flags."""
+    try:
+        aliases = dict(get_adapter(engine).aliases)
+    except ValueError:  # not a registered engine: nothing to map
+        aliases = {}
+    return validate_flags(engine, version, flags, where, aliases)
+
+
 def flag_problems(task: Task) -> list[str]:
     owned = deployer_flag_problems(task)
     if owned:
         return owned
-    problems = validate_flags(task.engine, task.engine_version, task.fixed_args, "fixed_args")
+    problems = check_flags(task.engine, task.engine_version, task.fixed_args, "fixed_args")
     for flag, entry in task.search.space.items():
         for value in _checked_values(entry):
-            for p in validate_flags(task.engine, task.engine_version, {flag: value}, "search.space"):
+            for p in check_flags(task.engine, task.engine_version, {flag: value}, "search.space"):
                 if p not in problems:
                     problems.append(p)
     problems += [p for p in sign_problems(task) if p.split(": ", 1)[0] not in {q.split(": ", 1)[0] for q in problems}]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .base import EngineAdapter, python_module_available
+from .base import EngineAdapter, python_module_available, served_name_args
 
 
 class SGLang(EngineAdapter):
@@ -20,10 +20,7 @@ class SGLang(EngineAdapter):
         return [sys.executable, "-m", "sglang.launch_server"]
 
     def model_args(self, model_id: str, served_name: str) -> list[str]:
-        args = ["--model-path", model_id]
-        if served_name != model_id:
-            args += ["--served-model-name", served_name]
-        return args
+        return ["--model-path", model_id] + served_name_args(model_id, served_name)
 
     def runnable(self) -> tuple[bool, str]:
         if python_module_available("sglang"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import EngineAdapter, command_available
+from .base import EngineAdapter, command_available, served_name_args
 
 
 class VLLM(EngineAdapter):
@@ -18,10 +18,7 @@ class VLLM(EngineAdapter):
         return ["vllm", "serve"]
 
     def model_args(self, model_id: str, served_name: str) -> list[str]:
-        args = [model_id]
-        if served_name != model_id:
-            args += ["--served-model-name", served_name]
-        return args
+        return [model_id] + served_name_args(model_id, served_name)
 
     def runnable(self) -> tuple[bool, str]:
         if command_available("vllm"):

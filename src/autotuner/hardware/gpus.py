@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..registry import Registry
+
 GIB = 1024**3
 
 
@@ -36,24 +38,29 @@ class GPU:
         return self.bf16_tflops * 1e12
 
 
-GPUS: dict[str, GPU] = {
-    "h100": GPU("h100", "NVIDIA H100 80GB HBM3 (SXM)", int(79.11 * GIB), 989.0, 1979.0, 3350.0, 450.0,
-                10e-6, "NVLink 4"),
-    "h200": GPU("h200", "NVIDIA H200 (SXM, 141GB HBM3e)", int(139.81 * GIB), 989.0, 1979.0, 4800.0, 450.0,
-                10e-6, "NVLink 4"),
-    "a100": GPU("a100", "NVIDIA A100-SXM4-80GB", int(79.15 * GIB), 312.0, None, 2039.0, 300.0, 12e-6,
-                "NVLink 3"),
-    "l40s": GPU("l40s", "NVIDIA L40S (48GB GDDR6)", int(44.39 * GIB), 362.0, 733.0, 864.0, 25.0, 30e-6,
-                "PCIe Gen4"),
-    # Blackwell: HGX B200 / B300 (Blackwell Ultra) and the GB200 NVL72 superchip's GPU; NVLink 5 is
-    # 1.8 TB/s both ways per GPU. B300 trades FP64 for more FP4; its BF16/FP8 match B200.
-    "b200": GPU("b200", "NVIDIA B200 (SXM, 180GB HBM3e)", int(178.4 * GIB), 2250.0, 4500.0, 8000.0, 900.0,
-                8e-6, "NVLink 5", fp4_tflops=9000.0),
-    "b300": GPU("b300", "NVIDIA B300 (SXM, 288GB HBM3e)", int(268.0 * GIB), 2250.0, 4500.0, 8000.0, 900.0,
-                8e-6, "NVLink 5", fp4_tflops=13500.0),
-    "gb200": GPU("gb200", "NVIDIA GB200 (NVL72, 186GB HBM3e per GPU)", int(184.0 * GIB), 2500.0, 5000.0, 8000.0,
-                 900.0, 8e-6, "NVLink 5 (NVL72)", fp4_tflops=10000.0),
-}
+GPUS: Registry[GPU] = Registry("GPU", "simulate.gpu")  # the one list of GPUs; register() adds one
+for _gpu in (
+        GPU("h100", "NVIDIA H100 80GB HBM3 (SXM)", int(79.11 * GIB), 989.0, 1979.0, 3350.0, 450.0,
+            10e-6, "NVLink 4"),
+        GPU("h200", "NVIDIA H200 (SXM, 141GB HBM3e)", int(139.81 * GIB), 989.0, 1979.0, 4800.0, 450.0,
+            10e-6, "NVLink 4"),
+        GPU("a100", "NVIDIA A100-SXM4-80GB", int(79.15 * GIB), 312.0, None, 2039.0, 300.0, 12e-6,
+            "NVLink 3"),
+        GPU("l40s", "NVIDIA L40S (48GB GDDR6)", int(44.39 * GIB), 362.0, 733.0, 864.0, 25.0, 30e-6,
+            "PCIe Gen4"),
+):
+    GPUS.register(_gpu.name, _gpu)
+# Blackwell: HGX B200 / B300 (Blackwell Ultra) and the GB200 NVL72 superchip's GPU; NVLink 5 is
+# 1.8 TB/s both ways per GPU. B300 trades FP64 for more FP4; its BF16/FP8 match B200.
+for _gpu in (
+        GPU("b200", "NVIDIA B200 (SXM, 180GB HBM3e)", int(178.4 * GIB), 2250.0, 4500.0, 8000.0, 900.0,
+            8e-6, "NVLink 5", fp4_tflops=9000.0),
+        GPU("b300", "NVIDIA B300 (SXM, 288GB HBM3e)", int(268.0 * GIB), 2250.0, 4500.0, 8000.0, 900.0,
+            8e-6, "NVLink 5", fp4_tflops=13500.0),
+        GPU("gb200", "NVIDIA GB200 (NVL72, 186GB HBM3e per GPU)", int(184.0 * GIB), 2500.0, 5000.0, 8000.0,
+            900.0, 8e-6, "NVLink 5 (NVL72)", fp4_tflops=10000.0),
+):
+    GPUS.register(_gpu.name, _gpu)
 ALIASES = {"h100_sxm": "h100", "h100-sxm": "h100", "a100_80gb": "a100", "a100-80gb": "a100", "h200_sxm": "h200",
            "h200-sxm": "h200", "b200_sxm": "b200", "b200-sxm": "b200", "b300_sxm": "b300", "b300-sxm": "b300",
            "gb200_nvl72": "gb200"}
@@ -64,3 +71,7 @@ def get_gpu(name: str) -> GPU:
     if key not in GPUS:
         raise ValueError(f"gpu {name!r} is not one of: {', '.join(GPUS)}")
     return GPUS[key]
+
+
+def register_gpu(gpu: GPU) -> GPU:
+    return GPUS.register(gpu.name, gpu)

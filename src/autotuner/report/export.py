@@ -122,8 +122,9 @@ def export_config(task: Task, params: dict[str, Any], name: str = "") -> str:
     """The engine flags as a YAML config file (``--config FILE`` of SGLang and vLLM); llama.cpp has
     no config file, so its export is the argument list as YAML."""
     from ..engines import get_adapter
+    from ..engines.launch import engine_config
 
-    flags = {**task.fixed_args, **params}
+    flags = engine_config(task, params)
     head = f"# {task.engine} configuration found by autotuner for task {task.name!r}\n"
     if task.engine == "llamacpp":
         argv = get_adapter(task.engine).flag_args(flags)

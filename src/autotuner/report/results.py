@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engines import get_adapter
+from ..engines.launch import engine_config
 from ..spec.task import Task
 from ..store import ExperimentRow, Store
 from ..store.store import as_datetime
@@ -25,20 +26,20 @@ def launch_command(task: Task, params: dict[str, Any]) -> str:
     except ModelResolutionError:  # the model moved since the run: the command still names it
         model = ["--model", task.model.id]
     argv = adapter.executable() + model
-    argv += adapter.flag_args({**task.fixed_args, **params})
+    argv += adapter.flag_args(engine_config(task, params))
     if argv[0].endswith("python") or "python" in Path(argv[0]).name:
         argv[0] = "python"
     return shlex.join(argv)
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN/inf: they become null."""
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -73,7 +74,7 @@ def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, A
         doc["predicted"] = exp.predicted
     if with_levels:
         doc["levels"] = exp.levels
-    return _clean(doc)
+    return json_safe(doc)
 
 
 def best_experiment(task: Task, experiments: list[ExperimentRow]) -> ExperimentRow | None:
@@ -136,14 +137,14 @@ def build_results(store: Store, task_id: int) -> dict[str, Any]:
         "pareto": [experiment_doc(e) for e in pareto_front(task, experiments)] if len(task.objectives) > 1 else [],
     }
     if best is not None:
-        doc["best"] = _clean({"id": best.id, "parameters": best.params, "metrics": best.metrics,
+        doc["best"] = json_safe({"id": best.id, "parameters": best.params, "metrics": best.metrics,
                               "score": best.score, "baseline": best.baseline,
                               "command": launch_command(task, best.params),
                               "gain_over_baseline": gain_over_baseline(task, best, baseline),
                               **gain_noise(task, best, baseline)})  # spread, within_noise, marginal_slos
     from ..search.recalibrate import recalibration_block  # the twin's error before/after refitting it
     if (recalibration := recalibration_block(task, experiments)) is not None:
-        doc["recalibration"] = _clean(recalibration)
+        doc["recalibration"] = json_safe(recalibration)
     return doc
 
 

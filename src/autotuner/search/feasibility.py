@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..engines import get_adapter
+from ..engines.launch import engine_config
 from ..spec.task import Task
 
 
@@ -18,7 +19,7 @@ def _attention_heads(model_id: str) -> int | None:
 
 def known_constraint_violation(task: Task, params: dict[str, Any], pool_size: int) -> str | None:
     adapter = get_adapter(task.engine)
-    config = {**task.fixed_args, **params}
+    config = engine_config(task, params)
     need = adapter.gpu_count(config)
     if need > pool_size:
         return (f"needs {need} GPUs (tp x pp x dp) but the task has {pool_size}; "

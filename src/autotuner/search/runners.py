@@ -18,6 +18,7 @@ from ..bench.result import BenchmarkResult, LevelResult
 from ..bench.telemetry import TelemetryScraper
 from ..deploy.base import Deployer, Deployment, DeploymentError, classify_start_failure
 from ..engines import EngineAdapter
+from ..engines.launch import engine_config
 from ..spec.task import Task
 from .deadlines import ExperimentClock, LevelDeadlines
 from .fidelity import workload_for
@@ -75,11 +76,6 @@ class ClientLoad:
                          slo=self.task.slo, num_gpus=num_gpus, seed=self.seed, api=self.task.api,
                          request_timeout=time_left, on_level=on_level, cancel=stop,
                          workers=self.task.benchmark.workers)
-
-
-def engine_config(task: Task, params: dict[str, Any]) -> dict[str, Any]:
-    """The flags an experiment runs with: the task's fixed flags, overridden by the trial's."""
-    return {**task.fixed_args, **params}
 
 
 class DeployedRunner:

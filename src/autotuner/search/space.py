@@ -6,10 +6,16 @@ import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..spec.task import NumberRange, SearchSpec
-
-if TYPE_CHECKING:  # Optuna is imported where it is used: `validate` needs only the grid helpers
+if TYPE_CHECKING:  # types only: the task spec checks its strategy names against search.samplers;
+    # Optuna is imported where it is used (`validate` needs only the grid helpers)
     from optuna.distributions import BaseDistribution
+
+    from ..spec.task import NumberRange, SearchSpec
+
+
+def _is_range(entry: list[Any] | NumberRange) -> bool:
+    """A space entry is a list of values or a ``NumberRange`` (``spec.task.SpaceEntry``)."""
+    return not isinstance(entry, list)
 
 
 def _is_number(v: Any) -> bool:
@@ -30,7 +36,7 @@ class SpaceCodec:
         self.distributions: dict[str, BaseDistribution] = {}
         self._index_values: dict[str, list[Any]] = {}
         for name, entry in space.items():
-            if isinstance(entry, NumberRange):
+            if _is_range(entry):
                 if entry.is_integer:
                     self.distributions[name] = IntDistribution(int(entry.low), int(entry.high), log=entry.log,
                                                                step=int(entry.step or 1))
@@ -99,7 +105,7 @@ def grid_values(space: dict[str, Any]) -> dict[str, list[Any]] | None:
     """Every flag's values when the whole space is discrete, else None."""
     grid: dict[str, list[Any]] = {}
     for name, entry in space.items():
-        if isinstance(entry, NumberRange):
+        if _is_range(entry):
             values = entry.values()
             if values is None:
                 return None
@@ -127,6 +133,6 @@ def check_strategy(search: SearchSpec) -> list[str]:
     problems = []
     if search.strategy == "grid":
         for name, entry in search.space.items():
-            if isinstance(entry, NumberRange) and entry.values() is None:
+            if _is_range(entry) and entry.values() is None:
                 problems.append(f"search.space.{name}: the grid strategy needs a list or a range with a step")
     return problems

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 
 from ..engines import get_adapter
+from ..engines.launch import engine_config
 from ..spec.task import Task
 from ..store import Store, params_key
 from .runners import VirtualRunner
@@ -61,7 +62,7 @@ def predict(task: Task, configs: list[dict[str, Any]], simulate: dict[str, Any])
     cancel = threading.Event()
     out: dict[str, Prediction] = {}
     for params in configs:
-        need = get_adapter(task.engine).gpu_count({**task.fixed_args, **params})
+        need = get_adapter(task.engine).gpu_count(engine_config(task, params))
         if need > len(task.gpu_ids):
             out[params_key(params)] = Prediction(params, {}, False, failed="needs more GPUs than the task has")
             continue

@@ -12,13 +12,14 @@ from typing import Any
 
 from ..deploy.base import Deployer
 from ..deploy.gpu_pool import GpuPool, discover_gpus
+from ..deploy.registry import DEPLOYERS, Placement
 from ..engines import get_adapter
 from ..spec.errors import SpecError
 from ..spec.task import Simulate, Task
 from ..store import Store
 from ..store.models import utcnow
 from ..search.experiment import EventSink
-from ..search.runners import DeployedRunner, ExperimentRunner, LoadGenerator, VirtualRunner
+from ..search.runners import DeployedRunner, ExperimentRunner, VirtualRunner
 from ..search.problems import task_problems  # re-exported: callers import it from here
 from ..search.study import delete_study
 from ..search.tuner import TaskCancelled, Tuner
@@ -62,10 +63,11 @@ def check_runnable(task: Task, options: RunOptions) -> None:
     if problems:
         raise SpecError(problems)
     if simulation(task, options) is None and task.deployment == "local":
-        ok, why = get_adapter(task.engine).runnable()
+        adapter = get_adapter(task.engine)
+        ok, why = adapter.runnable()
         if not ok:
             raise SpecError([f"engine: {why}"])
-        if task.engine in ("sglang", "vllm") and not discover_gpus():
+        if adapter.needs_nvidia_gpu and not discover_gpus():
             raise SpecError(["gpus: no NVIDIA GPU found on this machine (nvidia-smi); "
                              "add --simulate [GPU] to dry-run the task on the simulated engine"])
 
@@ -107,30 +109,21 @@ def wire(task: Task, options: RunOptions, run_dir: Path, shared: bool = False) -
     sim_args = None if sim is None else {**sim.model_dump(), "seed": task.search.seed}
     if sim is not None and sim.virtual_time:
         return Wiring(VirtualRunner(task, adapter, sim_args, seed=task.search.seed), task.gpu_ids)
-    deployer, load = make_deployer(task, run_dir / "logs", options, simulated=sim is not None)
-    if not shared or deployer.leftovers_are_orphans:
-        for leftover in deployer.reap_leftovers():
+    placed = make_deployer(task, run_dir / "logs", options, simulated=sim is not None)
+    if not shared or placed.deployer.leftovers_are_orphans:
+        for leftover in placed.deployer.reap_leftovers():
             log.warning("reaped an engine left by an earlier run: %s", leftover)
-    runner = DeployedRunner(task, adapter, deployer, sim_args, seed=task.search.seed, load=load)
-    return Wiring(runner, gpu_ids(task, deployer))
+    runner = DeployedRunner(task, adapter, placed.deployer, sim_args, seed=task.search.seed, load=placed.load)
+    return Wiring(runner, gpu_ids(task, placed.deployer))
 
 
-def make_deployer(task: Task, log_dir: Path, options: RunOptions,
-                  simulated: bool) -> tuple[Deployer, LoadGenerator | None]:
-    """The task's deployer and, when not our own client, the load generator its benchmark needs;
+def make_deployer(task: Task, log_dir: Path, options: RunOptions, simulated: bool) -> Placement:
+    """The task's deployer (and the load generator its benchmark needs, when not our own client);
     ``--simulate`` runs through the local deployer whatever the task says."""
-    if task.deployment == "docker" and not simulated:
-        from ..deploy.docker import DockerDeployer
-        return DockerDeployer.from_task(task, log_dir), None
-    if task.deployment == "kubernetes" and not (simulated and options.simulate_gpu):
-        from ..deploy.kubernetes import make_kubernetes_deployer
-        kube_deployer = make_kubernetes_deployer(task, log_dir)
-        if task.benchmark.runner != "ome-benchmarkjob":
-            return kube_deployer, None
-        from ..deploy.kubernetes.benchmark_job import BenchmarkJobRunner  # genai-bench in the cluster
-        return kube_deployer, BenchmarkJobRunner(lambda: kube_deployer.kube, task, kube_deployer.options)
-    from ..deploy.local import LocalDeployer
-    return LocalDeployer(log_dir=log_dir, state_dir=options.state_dir), None
+    name = task.deployment
+    if simulated and (name == "docker" or (name == "kubernetes" and options.simulate_gpu)):
+        name = "local"
+    return DEPLOYERS.create(name, task, log_dir, options.state_dir)
 
 
 def gpu_ids(task: Task, deployer: Deployer) -> list[int]:

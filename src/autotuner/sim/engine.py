@@ -19,7 +19,8 @@ from .errors import SimStartupError
 from ..hardware.gpus import GPU, get_gpu
 from .memory import MemoryPlan, plan_memory
 from ..hardware.models import ModelSpec, load_model
-from .scheduler import Request, Scheduler, SchedulerStats, make_scheduler
+from .scheduler import Request, Scheduler, SchedulerStats
+from .schedulers import make_scheduler
 
 TORCH_COMPILE_DECODE_SPEEDUP = 0.92
 

@@ -101,9 +101,9 @@ def _plan_sglang(cfg: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel,
         f"mem usage={_gib(weights)} GB.",
         f"KV Cache is allocated. #tokens: {kv_tokens}, K size: {_gib(kv_used / 2)} GB, V size: {_gib(kv_used / 2)} GB",
         f"Memory pool end. avail mem={_gib(rest)} GB",
+        *([f"Capture cuda graph end. mem usage={_gib(graph)} GB. avail mem={_gib(rest - graph)} GB."]
+          if cfg.cuda_graph else []),
     ]
-    if cfg.cuda_graph:
-        lines.append(f"Capture cuda graph end. mem usage={_gib(graph)} GB. avail mem={_gib(rest - graph)} GB.")
     return MemoryPlan(total, weights, int(kv_used), kv_tokens, activation, graph, lines)
 
 
@@ -143,7 +143,6 @@ def _plan_vllm(cfg: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel, w
         f"the rest of the memory reserved for KV Cache is {_gib(kv_bytes)}GiB.",
         f"GPU KV cache size: {kv_tokens:,} tokens",
         f"Maximum concurrency for {cfg.context_length:,} tokens per request: {kv_tokens / cfg.context_length:.2f}x",
+        *([f"Graph capturing finished, took {_gib(graph)} GiB"] if cfg.cuda_graph else []),
     ]
-    if cfg.cuda_graph:
-        lines.append(f"Graph capturing finished, took {_gib(graph)} GiB")
     return MemoryPlan(total, weights, int(kv_bytes), kv_tokens, activation, graph, lines)

@@ -1,8 +1,7 @@
 """Continuous batching in virtual steps: pure logic, no I/O, no clock.
 
-``make_scheduler(config, cost_model, capacity_tokens, rng)`` gives the personality's scheduler
-(``sched_sglang.SGLangScheduler`` or ``sched_vllm.VLLMScheduler``). A caller ``add``s requests and
-calls ``step(now)`` while the scheduler is not ``idle``; each call decides one iteration (which
+The personalities' schedulers build on ``Scheduler`` (``schedulers.make_scheduler`` picks one).
+A caller ``add``s requests and calls ``step(now)`` while the scheduler is not ``idle``; each call decides one iteration (which
 sequences prefill how many tokens, which decode), advances their state and returns its
 ``duration`` (from the cost model) and the tokens it produced. The caller owns time: the tokens
 of a step exist at ``now + duration``.
@@ -249,11 +248,3 @@ class Scheduler(ABC):
     def kv_usage(self) -> float:
         return self.pool.active / self.pool.capacity
 
-
-def make_scheduler(config: EngineConfig, cost_model: CostModel, capacity_tokens: int,
-                   rng: random.Random | None = None) -> Scheduler:
-    if config.personality == "sglang":
-        from .sched_sglang import SGLangScheduler
-        return SGLangScheduler(config, cost_model, capacity_tokens, rng)
-    from .sched_vllm import VLLMScheduler
-    return VLLMScheduler(config, cost_model, capacity_tokens, rng)

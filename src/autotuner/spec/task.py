@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..bench.api_kinds import API_KINDS
 from ..bench.metrics import higher_is_better, metric_names
+from ..deploy.registry import DEPLOYERS as DEPLOYMENTS
+from ..engines import ENGINES
+from ..hardware.gpus import GPUS
+from ..search.samplers import STRATEGIES
 from .workload import Workload
 
-ENGINES = ("sglang", "vllm", "llamacpp")
-DEPLOYMENTS = ("local", "docker", "kubernetes")
-STRATEGIES = ("grid", "random", "bayesian", "gp")
-GPUS = ("h100", "h200", "a100", "l40s")
+# The name lists are registries (imported here for the spec's readers; register() adds an entry). A field
+# naming one is checked when a task is read, so an entry registered later is valid too.
+EngineName = Annotated[str, AfterValidator(ENGINES.check)]
+DeploymentName = Annotated[str, AfterValidator(DEPLOYMENTS.check)]
+StrategyName = Annotated[str, AfterValidator(STRATEGIES.check)]
+GpuName = Annotated[str, AfterValidator(GPUS.check)]
+ApiName = Annotated[str, AfterValidator(API_KINDS.check)]
 
 
 class _Strict(BaseModel):
@@ -71,7 +79,7 @@ SpaceEntry = Annotated[list[Any], Field(min_length=1)] | NumberRange
 
 
 class SearchSpec(_Strict):
-    strategy: Literal["grid", "random", "bayesian", "gp"] = "bayesian"
+    strategy: StrategyName = "bayesian"
     max_experiments: int = Field(default=20, ge=1)
     seed: int = 0
     space: dict[str, SpaceEntry] = Field(min_length=1)
@@ -139,7 +147,7 @@ class Timeouts(_Strict):
 
 
 class Simulate(_Strict):
-    gpu: Literal["h100", "h200", "a100", "l40s"] = "h100"
+    gpu: GpuName = "h100"
     virtual_time: bool = False
     noise: float = Field(default=0.0, ge=0, le=0.5)
     startup_seconds: float = Field(default=0.3, ge=0)
@@ -170,9 +178,9 @@ class Task(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     model: ModelRef
-    engine: Literal["sglang", "vllm", "llamacpp"]
+    engine: EngineName
     engine_version: str | None = None
-    deployment: Literal["local", "docker", "kubernetes"] = "local"
+    deployment: DeploymentName = "local"
     gpus: int | list[int] = 1
     search: SearchSpec
     objectives: list[Objective] = Field(min_length=1)
@@ -181,7 +189,7 @@ class Task(_Strict):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     fixed_args: dict[str, Any] = Field(default_factory=dict)
     simulate: Simulate | None = None
-    api: Literal["chat", "completions"] = "chat"
+    api: ApiName = "chat"
     benchmark: Benchmark = Field(default_factory=Benchmark)
     docker: dict[str, Any] = Field(default_factory=dict)
     kubernetes: dict[str, Any] = Field(default_factory=dict)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .scenarios import parse_scenario
+from .scenarios import Scenario, parse_scenario
 
 
 class Workload(BaseModel):
@@ -54,6 +54,9 @@ class Workload(BaseModel):
         if self.num_requests is None and self.duration is None:
             self.num_requests = 100
         return self
+
+    def parsed_scenarios(self) -> list[Scenario]:
+        return [parse_scenario(s) for s in self.scenarios]
 
     def levels(self) -> list[tuple[str, int | None, float | None]]:
         """(scenario, concurrency, rate) for every level, lowest load first within a scenario."""

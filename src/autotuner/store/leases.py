@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 
+from .keys import params_key
 from .models import ACTIVE, FINISHED, ExperimentRow, TaskRow, utcnow
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ class ExperimentLeases:
     def reserve_experiment(self: "Store", task_id: int, params: dict, trial_number: int | None, worker: str,
                            lease_seconds: float, budget: int | None, baseline: bool = False,
                            **fields: Any) -> Reservation:
-        from .store import params_key
-
         key, now = params_key(params), utcnow()
         with self.session() as s, s.begin():
             # Writing the task row first serialises reservations of one task: a row lock on

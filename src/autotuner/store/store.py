@@ -15,19 +15,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from .keys import params_key
 from .leases import ExperimentLeases
 from .models import Base, EventRow, ExperimentRow, TaskRow, utcnow
 
 DEFAULT_DB = "sqlite:///autotuner.db"
-
-
-def params_key(params: dict[str, Any]) -> str:
-    """A canonical text of a configuration, so equal configurations compare equal."""
-    def norm(v: Any) -> Any:
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
-        return v
-    return json.dumps({k: norm(v) for k, v in sorted(params.items())}, sort_keys=True, default=str)
 
 
 def _finite(value: Any) -> Any:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ...engines import get_adapter
 from ..base import LaunchSpec
-from ..docker_images import _model_index, _sim_personality_and_rest, engine_args
+from ..docker_images import model_index, sim_personality_and_rest, engine_args
 
 SIM_LAUNCHER = ["python3", "-m", "autotuner.sim"]
 # The engine's launcher inside its official image.
@@ -83,14 +83,14 @@ def split_launch_spec(spec: LaunchSpec) -> EngineCommand:
     sim_options: list[str] = []
     engine = kind
     if kind == "sim":
-        engine, start = _sim_personality_and_rest(args)
+        engine, start = sim_personality_and_rest(args)
         sim_options, args = args[:start], args[start:]
         if "--personality" not in sim_options:
             sim_options = ["--personality", engine, *sim_options]
     if engine not in IMAGE_LAUNCHERS:
         raise ValueError(f"engine: Kubernetes deployment supports {', '.join(IMAGE_LAUNCHERS)}, not {engine!r}")
     model = None
-    index = _model_index(engine, args)
+    index = model_index(engine, args)
     if index is not None:
         model = args[index]
         del args[index - 1 if index > 0 and is_flag(args[index - 1]) else index:index + 1]

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ...bench.genai_results import GENAI_METRICS, GenaiResultError, levels_from_stream
 from ...bench.result import BenchmarkResult, LevelResult
-from ...spec.task import Task
 from ..base import DeploymentError
 from .client import Kube, api_message, api_status, is_api_error, wait_for
 from .manifests import benchmark_job
 from .options import OME_GROUP, OME_VERSION, KubernetesOptions, dns_name, owner_labels, parse_options
+
+if TYPE_CHECKING:  # a type only: the task spec names the deployers (deploy.registry)
+    from ...spec.task import Task
 
 MOUNT = "/results"
 # Every result file under the experiment's folder, each after a "### <path>" line.

@@ -10,17 +10,19 @@ works from any machine that can reach the cluster.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ...spec.task import Task
 from .client import Kube, api_message, api_status
+from .factory import make_kubernetes_deployer
 from .lifecycle import KubeDeployer
 from .options import OME_GROUP, OME_VERSION, parse_options
+
+if TYPE_CHECKING:  # a type only: the task spec names the deployers (deploy.registry)
+    from ...spec.task import Task
 
 
 def cleanup_task(task: Task, log_dir: Path | None = None, kube: Kube | None = None) -> list[str]:
     """Delete the task's experiments (both modes) and its presets; returns what was removed."""
-    from . import make_kubernetes_deployer
-
     options = parse_options(task.kubernetes)
     kube = kube or Kube.connect(options)
     removed: list[str] = []

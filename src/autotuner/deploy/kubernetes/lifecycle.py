@@ -14,11 +14,10 @@ import urllib.parse
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ...spec.task import Task
 from ..base import Deployer, Deployment, DeploymentError, Endpoint, LaunchSpec, last_lines
 from ..reaper import safe_name
 from .client import Kube, allocatable_gpus, api_message, api_status, is_api_error, k8s, wait_for
@@ -26,6 +25,9 @@ from .diagnostics import describe_conditions, early_failure, pod_log, pod_report
 from .options import (EXPERIMENT_LABEL, MANAGED_BY, MANAGED_BY_VALUE, TASK_LABEL, dns_name, label_value,
                       owner_labels, parse_options, selector)
 from .portforward import PortForwarder
+
+if TYPE_CHECKING:  # a type only: the task spec names the deployers (deploy.registry)
+    from ...spec.task import Task
 
 log = logging.getLogger(__name__)
 READY = "ready"

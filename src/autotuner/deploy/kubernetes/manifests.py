@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...engines import get_adapter
-from ...spec.task import Task
+from ...engines.launch import engine_config
 from ..base import LaunchSpec
 from ..docker_images import image_ref
 from . import presets
 from .argv import EngineCommand, engine_of_launcher, merge_flags, split_launch_spec, split_launcher
 from .options import (OME_GROUP, OME_VERSION, KubernetesOptions, dns_name, owner_labels, parse_options)
+
+if TYPE_CHECKING:  # a type only: the task spec names the deployers (deploy.registry)
+    from ...spec.task import Task
 
 GPU_RESOURCE = "nvidia.com/gpu"
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -54,7 +57,7 @@ def ome_refs(task: Task, options: KubernetesOptions) -> OmeRefs:
 def launch_spec_for(task: Task, params: dict[str, Any], simulate: dict[str, Any] | None = None) -> LaunchSpec:
     """The experiment's launch spec, as the tuner builds it: fixed args overridden by the trial's."""
     adapter = get_adapter(task.engine)
-    return adapter.launch_spec(task.model.id, task.model.name, {**task.fixed_args, **params}, simulate)
+    return adapter.launch_spec(task.model.id, task.model.name, engine_config(task, params), simulate)
 
 
 def _gpus(count: int) -> dict[str, Any]:

@@ -11,9 +11,8 @@ its own configuration. Readiness is the InferenceService's ``Ready`` condition, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...spec.task import Task
 from ..base import DeploymentError, LaunchSpec, mentions_oom
 from . import presets
 from .client import Kube, api_message, api_status, in_cluster
@@ -23,6 +22,9 @@ from .manifests import inference_service, ome_refs
 from .options import MANAGED_BY, MANAGED_BY_VALUE, OME_GROUP, OME_VERSION, REACHABLE_URL_ANNOTATION, TASK_LABEL, \
     label_value
 from .portforward import PortForwarder
+
+if TYPE_CHECKING:  # a type only: the task spec names the deployers (deploy.registry)
+    from ...spec.task import Task
 
 ISVC_LABEL = "ome.io/inferenceservice"
 _PLURALS = {"InferenceService": "inferenceservices", "ClusterServingRuntime": "clusterservingruntimes",

@@ -8,11 +8,13 @@ finds exactly what this task created (see ``cleanup.py``: the labels are the rec
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...spec.task import Task
 from ..docker_images import image_ref
 from .options import OME_GROUP, OME_VERSION, KubernetesOptions, dns_name, owner_labels
+
+if TYPE_CHECKING:  # a type only: the task spec names the deployers (deploy.registry)
+    from ...spec.task import Task
 
 ENGINE_PORT = 8080
 # The runtime's flags besides the experiment's (which are merged over them per experiment).

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 CATALOG_DIR = Path(__file__).parent.parent / "catalogs"  # the data stays beside the adapters
 MAX_LISTED_CHOICES = 30
@@ -252,10 +252,12 @@ def load_catalog(engine: str, version: str | None = None) -> Catalog:
     return _load(engine, resolve_version(engine, version))
 
 
-def validate_flags(engine: str, version: str | None, flags: dict[str, Any], where: str) -> list[str]:
+def validate_flags(engine: str, version: str | None, flags: dict[str, Any], where: str,
+                   aliases: Mapping[str, str] | None = None) -> list[str]:
     """Problems with a task's engine flags, each ``"<where>.<flag>: ..."``; empty when all are fine.
 
-    Canonical names (``tp``, ``kv_cache_dtype``...) are mapped to the engine's flags first. A version
+    ``aliases``: canonical names (``tp``, ``kv_cache_dtype``...) -> the engine's flags, mapped first
+    (the adapter's; ``engines.preflight.check_flags`` passes them). A version
     without a shipped catalog is checked against the nearest shipped one; an engine without any
     catalog is not checked.
     """
@@ -263,7 +265,7 @@ def validate_flags(engine: str, version: str | None, flags: dict[str, Any], wher
         catalog = load_catalog(engine, nearest_version(engine, version))
     except CatalogError:
         return []
-    aliases = _canonical_aliases(engine)
+    aliases = aliases or {}
     prefix = f"{where}." if where else ""
     problems: list[str] = []
     seen: dict[str, str] = {}
@@ -279,11 +281,3 @@ def validate_flags(engine: str, version: str | None, flags: dict[str, Any], wher
             problems.append(f"{prefix}{key}: {problem}")
     return problems
 
-
-def _canonical_aliases(engine: str) -> dict[str, str]:
-    from .. import get_adapter  # the adapters import the deploy layer; keep catalog loading light
-
-    try:
-        return dict(get_adapter(engine).aliases)
-    except ValueError:
-        return {}

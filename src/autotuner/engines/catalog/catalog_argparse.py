@@ -254,8 +254,9 @@ class Interpreter:
             if isinstance(stmt.target, ast.Name):
                 scope.local[stmt.target.id] = item
             elif isinstance(stmt.target, ast.Tuple) and all(isinstance(t, ast.Name) for t in stmt.target.elts):
-                for target, value in zip(stmt.target.elts, item, strict=False):
-                    scope.local[target.id] = value  # type: ignore[attr-defined]
+                names = [t.id for t in stmt.target.elts if isinstance(t, ast.Name)]  # all of them (checked above)
+                for name, value in zip(names, item, strict=False):
+                    scope.local[name] = value
             else:
                 return
             self._block(stmt.body, scope, definite=True)

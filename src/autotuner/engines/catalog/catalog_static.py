@@ -12,7 +12,7 @@ import ast
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 class Unresolved(Exception):
@@ -189,6 +189,9 @@ _BUILTINS: dict[str, Any] = {"True": True, "False": False, "None": None, "list":
                              "set": set, "tuple": tuple}
 _CONVERTERS = {"list": list, "tuple": tuple, "set": set, "sorted": sorted, "frozenset": set,
                "int": int, "float": float, "str": str}
+# Calls read from type hints (``get_args(SomeLiteral)``): installed by the type reader (catalog_types),
+# which builds on this module. name -> reader(argument, module) -> value, or None when unreadable.
+CALL_READERS: dict[str, Callable[[ast.AST, "Module"], Any]] = {}
 
 
 def evaluate(node: ast.AST, scope: Scope, depth: int = 0) -> Any:
@@ -390,12 +393,10 @@ def _call(node: ast.Call, scope: Scope, depth: int) -> Any:
             return _CONVERTERS[name](arg)
         except (TypeError, ValueError) as exc:
             raise Unresolved(ast.unparse(node)) from exc
-    if name == "get_args" and len(node.args) == 1:
-        from .catalog_types import literal_values  # type reading builds on this module
-
-        literal = literal_values(node.args[0], scope.module)
-        if literal is not None:
-            return tuple(literal)
+    if name in CALL_READERS and len(node.args) == 1:
+        found = CALL_READERS[name](node.args[0], scope.module)
+        if found is not None:
+            return found
     if isinstance(func, ast.Name) and not node.args and not node.keywords:
         binding = resolve(scope.module, func.id)
         if binding and isinstance(binding.node, ast.FunctionDef):

@@ -6,7 +6,8 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog_static import Module, Scope, Unresolved, base_classes, callee, evaluate, head_name, resolve, try_evaluate
+from .catalog_static import (CALL_READERS, Module, Scope, Unresolved, base_classes, callee, evaluate, head_name,
+                             resolve, try_evaluate)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,14 @@ def literal_values(node: ast.AST, module: Module, depth: int = 0) -> list | None
         if binding and binding.node is not None and not isinstance(binding.node, ast.ClassDef | ast.FunctionDef):
             return literal_values(binding.node, binding.module, depth + 1)
     return None
+
+
+def _get_args(node: ast.AST, module: Module) -> tuple | None:
+    literal = literal_values(node, module)
+    return None if literal is None else tuple(literal)
+
+
+CALL_READERS["get_args"] = _get_args
 
 
 def _class_kind(module: Module, cls: ast.ClassDef) -> str:
