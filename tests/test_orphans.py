@@ -16,6 +16,8 @@ from autotuner.deploy.launcher import parse
 from autotuner.deploy.local import is_healthy
 from autotuner.deploy.processes import group_alive, pid_alive
 
+from .test_deploy_signals import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_ENGINES = Path(__file__).resolve().parent / "fake_engines"
 LAUNCHER = ROOT / "src" / "autotuner" / "deploy" / "launcher.py"
@@ -31,16 +33,6 @@ workload: {scenarios: ["D(64,64)"], concurrency: [1], num_requests: 100000}
 timeouts: {startup: 60, experiment: 600}
 simulate: {gpu: h100, startup_seconds: 0.1}
 """
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def engine_record(state: Path) -> dict | None:
