@@ -209,7 +209,7 @@ def _events(lines: bytes, now: float, record: RequestRecord) -> bool:
     lines that carry a usage object or an error are decoded as JSON. A data line that cannot be a JSON
     object (it does not end in ``}``) ends the stream as an error: the engine's output is broken.
     """
-    bad = _MALFORMED.search(lines)
+    bad = _malformed(lines)
     if bad is not None:
         record.error = _short(f"malformed event in the stream: {bad.group(0).decode('utf-8', 'replace')}")
         return True
@@ -231,7 +231,18 @@ def _events(lines: bytes, now: float, record: RequestRecord) -> bool:
 _TOKEN_LINE = re.compile(rb'^data:[^\n]*?"(?:text|content|reasoning_content|reasoning)"\s*:\s*"(?!")', re.M)
 _SLOW_LINE = re.compile(rb'"usage"\s*:\s*\{|"error"')
 _DONE = re.compile(rb"^data:\s*\[DONE\]", re.M)
-_MALFORMED = re.compile(rb"^data:(?![ \t]*\[DONE\])[^\n]*?[^\s}][ \t\r]*$", re.M)
+# A data line, neither empty nor [DONE], whose last non-blank character is not "}" (the atomic group
+# finds that character once per line, without backtracking over the line again).
+_MALFORMED = re.compile(rb"^data:(?![ \t]*\[DONE\][ \t]*\r?$)(?>[^\n\r]*[^\s}])[ \t]*\r?$", re.M)
+
+
+def _malformed(lines: bytes) -> re.Match | None:
+    """The first data line that cannot be a JSON object, if any. Counting line ends first keeps the usual
+    read (every data line ends in "}"; JSON text holds no raw newline) free of a regex scan."""
+    data_lines = lines.count(b"\ndata:") + lines.startswith(b"data:")
+    if lines.count(b"}\n") + lines.count(b"}\r\n") >= data_lines - lines.count(b"[DONE]"):
+        return None
+    return _MALFORMED.search(lines)
 
 
 def _event(line: bytes, now: float, record: RequestRecord) -> bool:
