@@ -181,8 +181,9 @@ class LocalDeployment(Deployment):
 
 def launcher_argv(argv: list[str], watch_fd: int) -> list[str]:
     """``argv`` started through the launcher that kills it when ``watch_fd``'s other end closes."""
-    # By path, isolated: it needs only the standard library, whatever the engine's environment says.
-    return [sys.executable, "-I", str(LAUNCHER), "--watch", str(watch_fd), "--", *argv]
+    # By path, isolated and without site-packages: it needs only the standard library, starts in a few
+    # milliseconds, and ignores whatever the engine's environment says about Python.
+    return [sys.executable, "-I", "-S", str(LAUNCHER), "--watch", str(watch_fd), "--", *argv]
 
 
 def _executable(program: str) -> str | None:
