@@ -59,7 +59,7 @@ class FaultRun:
 
 
 def engine_processes(marker: str) -> list[int]:
-    """Live processes whose command line mentions ``marker`` (the run's own folder)."""
+    """Live processes whose command line mentions ``marker`` (the run's own folder), but this one."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -69,7 +69,7 @@ def engine_processes(marker: str) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
-        if marker in cmdline and "fault_engine" in cmdline and state not in ("Z", "X"):
+        if marker in cmdline and state not in ("Z", "X"):  # the engine, its launcher, anything it started
             pids.append(int(entry.name))
     return pids
 

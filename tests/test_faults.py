@@ -91,6 +91,17 @@ def test_a_malformed_event_fails_the_request():
     assert record.error is not None and record.error.startswith("malformed event in the stream")
 
 
+@pytest.mark.parametrize("lines, broken", [
+    (b'data: {"choices": []}\n\n', False), (b'data: {"choices": []}\r\n\r\n', False),
+    (b"data: [DONE]\n\n", False), (b"data:\n", False), (b": keep-alive comment\n", False),
+    (b'data: {"choices": [{"delta": {"content": "x"\n\n', True), (b"data: not json\r\n", True),
+    (b'data: {"a": 1}\n\ndata: {"a": \n\ndata: [DONE]\n\n', True),
+])
+def test_malformed_lines_are_told_from_well_formed_ones(lines, broken):
+    from autotuner.bench.client import _malformed
+    assert (_malformed(lines) is not None) == broken
+
+
 def test_a_hang_before_the_response_is_bounded_by_the_request_timeout_not_the_stall_limit():
     with Engine("hang") as engine:
         record, seconds = one_request(engine, stall=0.2, timeout=1.0)

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from autotuner.deploy.launcher import parse
-from autotuner.deploy.local import is_healthy
+from autotuner.deploy.local import is_healthy, launcher_argv
 from autotuner.deploy.processes import group_alive, pid_alive
+
+from .test_deploy_signals import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_ENGINES = Path(__file__).resolve().parent / "fake_engines"
-LAUNCHER = ROOT / "src" / "autotuner" / "deploy" / "launcher.py"
 
 TASK = """\
 name: orphans
@@ -31,16 +32,6 @@ workload: {scenarios: ["D(64,64)"], concurrency: [1], num_requests: 100000}
 timeouts: {startup: 60, experiment: 600}
 simulate: {gpu: h100, startup_seconds: 0.1}
 """
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def engine_record(state: Path) -> dict | None:
@@ -83,9 +74,8 @@ def test_kill_9_of_the_tuner_takes_its_engine_down_within_5_s(tmp_path):
 
 def launch(tmp_path: Path, *engine_args: str) -> tuple[subprocess.Popen, int]:
     read, write = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-I", str(LAUNCHER), "--watch", str(read), "--", *engine_args],
-                            pass_fds=(read,), start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(launcher_argv(list(engine_args), read), pass_fds=(read,), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     os.close(read)
     return proc, write
 

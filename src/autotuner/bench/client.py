@@ -213,11 +213,10 @@ def _events(lines: bytes, now: float, record: RequestRecord) -> bool:
     cannot be a JSON object (it does not end in ``}``) ends the stream as an error: the engine's
     output is broken. Counting line starts against line ends finds one without a regex pass.
     """
-    if _data_lines(lines) > lines.count(b"}\n") + lines.count(b"}\r\n") + lines.count(b"[DONE]"):
-        bad = _MALFORMED.search(lines)
-        if bad is not None:
-            record.error = _short(f"malformed event in the stream: {bad.group(0).decode('utf-8', 'replace')}")
-            return True
+    bad = _malformed(lines)
+    if bad is not None:
+        record.error = _short(f"malformed event in the stream: {bad.group(0).decode('utf-8', 'replace')}")
+        return True
     special = _special_lines(lines)
     tokens = len(_TOKEN_LINE.findall(lines)) - sum(1 for line in special if _TOKEN_LINE.search(line))
     if tokens:
@@ -266,13 +265,20 @@ def _done(lines: bytes) -> bool:
             return True
         at = lines.find(b"[DONE]", at + 6)
     return False
-_MALFORMED = re.compile(rb"^data:(?![ \t]*\[DONE\])[^\n]*?[^\s}][ \t\r]*$", re.M)
 
 
-def _data_lines(lines: bytes) -> int:
-    """How many lines of ``lines`` start with ``data:``."""
-    return lines.count(b"\ndata:") + lines.startswith(b"data:")
+# A data line, neither empty nor [DONE], whose last non-blank character is not "}" (the atomic group
+# finds that character once per line, without backtracking over the line again).
+_MALFORMED = re.compile(rb"^data:(?![ \t]*\[DONE\][ \t]*\r?$)(?>[^\n\r]*[^\s}])[ \t]*\r?$", re.M)
 
+
+def _malformed(lines: bytes) -> re.Match | None:
+    """The first data line that cannot be a JSON object, if any. Counting line ends first keeps the usual
+    read (every data line ends in "}"; JSON text holds no raw newline) free of a regex scan."""
+    data_lines = lines.count(b"\ndata:") + lines.startswith(b"data:")
+    if lines.count(b"}\n") + lines.count(b"}\r\n") >= data_lines - lines.count(b"[DONE]"):
+        return None
+    return _MALFORMED.search(lines)
 
 def _event(line: bytes, now: float, record: RequestRecord) -> bool:
     """Handle one SSE line; True at the end of the stream (``[DONE]`` or an error)."""

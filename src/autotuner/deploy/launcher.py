@@ -44,12 +44,13 @@ def _kill_group_when_closed(watch_fd: int) -> None:
 
 
 def _exit_like(status: int) -> None:
-    """End this process the way the engine ended (its exit code, or the same signal)."""
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-    sys.exit(os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else 128 + os.WTERMSIG(status))
+    """End this process the way the engine ended: its exit code, or the same signal."""
+    code = os.waitstatus_to_exitcode(status)  # -N: killed by signal N
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        code = 128 - code  # the shell's convention, should the signal not end us
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:

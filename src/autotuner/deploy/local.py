@@ -128,7 +128,7 @@ class LocalDeployment(Deployment):
         self.name, self.proc, self.endpoint, self.log_path, self.gpus = name, proc, endpoint, log_path, gpus
         self.port, self.grace = port, grace
         self.watch_fd = watch_fd  # our end of the launcher's watch pipe: closing it kills the engine's group
-        self.pid = proc.pid  # also the process group id: the engine leads its own session
+        self.pid = proc.pid  # the launcher's, also the process group id: it leads the engine's session
         self.start_ticks = start_ticks(proc.pid)
         self.record_path: Path | None = None
         self._lock = threading.Lock()
@@ -169,7 +169,6 @@ class LocalDeployment(Deployment):
                     _running.discard(self)
                     _ports.discard(self.port)
 
-
     def _let_go(self) -> None:
         if self.watch_fd is not None:
             try:
@@ -181,13 +180,14 @@ class LocalDeployment(Deployment):
 
 def launcher_argv(argv: list[str], watch_fd: int) -> list[str]:
     """``argv`` started through the launcher that kills it when ``watch_fd``'s other end closes."""
-    # By path, isolated: it needs only the standard library, whatever the engine's environment says.
-    return [sys.executable, "-I", str(LAUNCHER), "--watch", str(watch_fd), "--", *argv]
+    # By path, isolated and without site-packages: it needs only the standard library, starts in a few
+    # milliseconds, and ignores whatever the engine's environment says about Python.
+    return [sys.executable, "-I", "-S", str(LAUNCHER), "--watch", str(watch_fd), "--", *argv]
 
 
-def _executable(program: str) -> str | None:
+def _executable(program: str, search_path: str | None) -> str | None:
     """Why ``program`` cannot be started, or None (the launcher would only fail later, with less to say)."""
-    if shutil.which(program) is not None:
+    if shutil.which(program, path=search_path) is not None:
         return None
     if os.sep in program and os.path.exists(program):
         return "not executable"
@@ -259,7 +259,7 @@ class LocalDeployer(Deployer):
                "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))}
         self._note(log_path, f"$ {describe_command(argv, limit=4000)}  "
                              f"(CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']})")
-        problem = _executable(argv[0])
+        problem = _executable(argv[0], env.get("PATH"))
         if problem is not None:
             release_port(port)
             raise DeploymentError("unavailable", f"cannot start {spec.argv[0]!r}: {problem}", log_path=log_path)

@@ -113,7 +113,7 @@ class DeployedRunner:
             on_phase("benchmarking")
             deadline = clock.benchmark_end - time.monotonic()
             level_deadlines = (LevelDeadlines(workload_for(self.task), clock.benchmark_end, self.task.timeouts.stall)
-                      if self.task.benchmark.runner == "client" else None)
+                               if self.task.benchmark.runner == "client" else None)
             watch = _Watch(deployment, cancel, time.monotonic() + max(deadline, 1.0), level_deadlines)
 
             def checked_level(level: LevelResult) -> bool:
@@ -150,7 +150,7 @@ class DeployedRunner:
             return Outcome(False, levels, "cancelled", "cancelled", str(deployment.log_path), timings=timings)
         problem = measurement_problem(levels, self.task.benchmark.min_success_rate,
                                       engine_alive=not watch.dead_seen, deadline_hit=watch.deadline_hit,
-                                      deadline_note=level_deadlines.describe() if level_deadlines else None)
+                                      deadline_note=level_deadlines.describe() if level_deadlines is not None else None)
         if problem is not None:  # kept for the record (levels), never ranked
             return Outcome(False, levels, f"{problem.message}\n{log_tail}".rstrip(), problem.reason,
                            str(deployment.log_path), timings=timings)
@@ -159,8 +159,9 @@ class DeployedRunner:
 
 
 class _Watch:
-    """Stops the benchmark when the user cancels, the experiment's deadline passes or the engine
-    exits; remembers which of the last two happened (checked twice a second, and between levels)."""
+    """Stops the benchmark when the user cancels, the experiment's (or the running level's) deadline
+    passes or the engine exits; remembers which of the last two happened (checked twice a second, and
+    between levels)."""
 
     def __init__(self, deployment, cancel: threading.Event, deadline: float, levels: LevelDeadlines | None = None,
                  interval: float = 0.5):
