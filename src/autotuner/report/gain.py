@@ -60,7 +60,8 @@ def gain_noise(task: Task, best: ExperimentRow, baseline: ExperimentRow | None) 
     the gain's bounds (relative, positive = better), or None when neither is available.
     ``within_noise``: the gain's bounds include zero (None without a gain or a spread)."""
     metric, sign = task.objective.metric, (1.0 if task.objective.maximize else -1.0)
-    has_baseline = baseline is not None and baseline.id != best.id and bool(baseline.metrics)
+    has_baseline = (baseline is not None and baseline.id != best.id and bool(baseline.metrics)
+                    and baseline.status in ("succeeded", "infeasible"))  # as gain_over_baseline
     methods = ["repeats", "bootstrap"]
     spread: dict[str, Any] | None = None
     within: bool | None = None

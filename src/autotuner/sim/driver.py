@@ -50,7 +50,7 @@ class RealTimeDriver:
         arrived = time.monotonic()
         index = self.engine.submit(request)
         self.replica_of[request.id] = index
-        if not self._wake[index].is_set():
+        if len(self.engine.replicas[index].requests) == 1:  # it was idle: this request wakes it
             self._woken_at.setdefault(index, arrived)
         self._wake[index].set()
         return queue
@@ -83,10 +83,11 @@ class RealTimeDriver:
         while True:
             if scheduler.idle:
                 wake.clear()
-                self._woken_at.pop(index, None)
                 await wake.wait()
-                # requests arriving together start together, IDLE_POLL_S after the first one arrived
-                anchor = self._woken_at.pop(index, time.monotonic()) + IDLE_POLL_S
+            woken = self._woken_at.pop(index, None)
+            if woken is not None:  # idle until then: requests arriving together start together
+                resume = woken + IDLE_POLL_S
+                anchor = resume if anchor is None else max(anchor, resume)  # model time never runs back
                 await asyncio.sleep(max(0.0, anchor - time.monotonic()))
             now = time.monotonic()
             start = now if anchor is None or now - anchor > MAX_LAG_S else anchor

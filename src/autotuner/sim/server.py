@@ -149,25 +149,34 @@ class SimServer:
         await response.prepare(request)
         interval = self.engine.config.stream_interval
         pending: list[str] = []
-        first = True
-        while True:
-            kind, value = await queue.get()
-            if kind == "token":
-                pending.append(texts[value] + " ")
-                if stream_chunk_boundary(value, reply.max_tokens, interval):
-                    await response.write(_sse(reply.chunk("".join(pending), first)))
-                    pending.clear()
-                    first = False
-            elif kind == "error":
-                await response.write(_sse({"error": {"message": str(value), "type": "BadRequestError",
-                                                     "code": 400}}))
-                break
-            else:
-                if pending:
-                    await response.write(_sse(reply.chunk("".join(pending), first)))
-                await response.write(_sse(reply.chunk("", False, finish="length")) + _sse(reply.usage_chunk())
-                                     + b"data: [DONE]\n\n")
-                break
+        first, finished = True, False
+        while not finished:
+            # Every event already due goes out in one write: a host too busy to keep up with the model's
+            # schedule catches up with fewer, larger writes instead of falling further behind.
+            out = bytearray()
+            item = await queue.get()
+            while True:
+                kind, value = item
+                if kind == "token":
+                    pending.append(texts[value] + " ")
+                    if stream_chunk_boundary(value, reply.max_tokens, interval):
+                        out += _sse(reply.chunk("".join(pending), first))
+                        pending.clear()
+                        first = False
+                elif kind == "error":
+                    out += _sse({"error": {"message": str(value), "type": "BadRequestError", "code": 400}})
+                    finished = True
+                else:
+                    if pending:
+                        out += _sse(reply.chunk("".join(pending), first))
+                    out += _sse(reply.chunk("", False, finish="length")) + _sse(reply.usage_chunk()) \
+                        + b"data: [DONE]\n\n"
+                    finished = True
+                if finished or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if out:
+                await response.write(bytes(out))
         await response.write_eof()
         return response
 
