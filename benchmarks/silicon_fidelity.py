@@ -27,8 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from autotuner.sim.engine import SimEngine  # noqa: E402
 from autotuner.sim.errors import SimStartupError  # noqa: E402
-from autotuner.sim.silicon import SiliconRow, held_out, predict_row, quantile, read_rows, relative_errors  # noqa: E402
+from autotuner.sim.predict import engine_argv  # noqa: E402
+from autotuner.sim.silicon import (SiliconRow, held_out, predict_row, quantile, read_rows, relative_errors,  # noqa: E402
+                                   row_flags)
 
 SILICON_CSV = Path("silicon") / "silicon_sglang_vllm_agg.csv"
 # ../shared beside the checkout (a worktree under wt/ finds the one beside its main checkout)
@@ -37,8 +40,11 @@ DEFAULT_DATA = next((p / "shared" / SILICON_CSV for p in (ROOT.parent, ROOT.pare
 METRICS = ("ttft", "tpot", "throughput")
 
 
-def evaluate(row: SiliconRow) -> tuple[dict | None, str | None]:
+def evaluate(row: SiliconRow, replay: bool = True) -> tuple[dict | None, str | None]:
     try:
+        if not replay:  # coverage only: would the engine start?
+            SimEngine.from_argv(engine_argv(row.engine, row.gpu, row.model, row_flags(row)))
+            return {}, None
         p = predict_row(row)
     except (SimStartupError, ValueError) as e:
         return None, str(e).strip().splitlines()[-1][:140]
@@ -56,7 +62,7 @@ def _pct(x: float) -> str:
     return "   -  " if x != x else f"{100 * x:5.1f}%"
 
 
-def print_table(title: str, groups: dict[tuple, list], covered: dict[tuple, list]) -> None:
+def print_table(title: str, groups: dict[tuple, list], covered: dict[tuple, list], covered_rows: Counter) -> None:
     print(f"\n{title}")
     head = f"{'GPU':9} {'engine':6} {'family':18} {'rows':>4} {'cov':>4} {'held':>4} | " + " | ".join(
         f"{m:^21}" for m in METRICS)
@@ -68,7 +74,7 @@ def print_table(title: str, groups: dict[tuple, list], covered: dict[tuple, list
         held = [e for e in errs if e["held_out"]]
         s = stats(held)
         cells = " | ".join(f"{_pct(s[m]['median'])} {_pct(s[m]['p90'])} {_pct(s[m]['bias'])}" for m in METRICS)
-        print(f"{key[0]:9} {key[1]:6} {key[2]:18} {len(rows):4} {len(errs):4} {len(held):4} | {cells}")
+        print(f"{key[0]:9} {key[1]:6} {key[2]:18} {len(rows):4} {covered_rows[key]:4} {len(held):4} | {cells}")
 
 
 def _finite(x):
@@ -84,16 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the summary here")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--only", default="", help="only rows whose id contains this")
+    ap.add_argument("--held-out-only", action="store_true",
+                    help="replay only held-out rows (fit rows are checked for coverage only): quicker")
     args = ap.parse_args(argv)
     if not args.data.is_file():
         print(f"SKIP: {args.data} is absent (the measured runs live in ../shared/silicon/)")
         return 0
     rows = [r for r in read_rows(args.data) if args.only in r.id]
     t0 = time.perf_counter()
+    replay = [held_out(r) or not args.held_out_only for r in rows]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(evaluate, rows, chunksize=4)) if args.jobs > 1 else [evaluate(r) for r in rows]
+        results = (list(pool.map(evaluate, rows, replay, chunksize=2)) if args.jobs > 1
+                   else [evaluate(r, x) for r, x in zip(rows, replay)])
     elapsed = time.perf_counter() - t0
-    groups, covered = defaultdict(list), defaultdict(list)
+    groups, covered, covered_rows = defaultdict(list), defaultdict(list), Counter()
     reasons: Counter = Counter()
     all_errors = []
     for row, (err, why) in zip(rows, results):
@@ -102,14 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         if err is None:
             reasons[f"{row.family}: {why}"] += 1
             continue
+        covered_rows[key] += 1
+        if not err:
+            continue
         err = {**err, "held_out": held_out(row), "id": row.id}
         covered[key].append(err)
         all_errors.append(err)
     held = [e for e in all_errors if e["held_out"]]
     fit = [e for e in all_errors if not e["held_out"]]
     print_table("held-out configurations: relative |error| median / p90, signed median (bias: + = twin higher)",
-                groups, covered)
-    print(f"\nrows {len(rows)}, covered {len(all_errors)} ({100 * len(all_errors) / max(len(rows), 1):.1f}%), "
+                groups, covered, covered_rows)
+    n_covered = sum(covered_rows.values())
+    print(f"\nrows {len(rows)}, covered {n_covered} ({100 * n_covered / max(len(rows), 1):.1f}%), "
           f"held-out rows {len(held)}, fit rows {len(fit)}; {elapsed:.0f} s")
     for name, errs in (("held-out", held), ("fit", fit), ("all", all_errors)):
         s = stats(errs)
@@ -120,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         for why, n in reasons.most_common():
             print(f"  {n:4}  {why}")
     if args.json:
-        doc = {"rows": len(rows), "covered": len(all_errors), "held_out_rows": len(held), "fit_rows": len(fit),
+        doc = {"rows": len(rows), "covered": n_covered, "held_out_rows": len(held), "fit_rows": len(fit),
                "overall": {m: {k: v for k, v in s.items() if k != "bias"} for m, s in stats(held).items()},
                "fit": stats(fit), "not_covered": dict(reasons),
-               "groups": {"/".join(k): {"rows": len(groups[k]), "covered": len(covered.get(k, [])),
+               "groups": {"/".join(k): {"rows": len(groups[k]), "covered": covered_rows[k],
                                         "held_out": stats([e for e in covered.get(k, []) if e["held_out"]])}
                           for k in sorted(groups)}}
         args.json.write_text(json.dumps(_finite(doc), indent=2), encoding="utf-8")

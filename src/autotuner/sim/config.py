@@ -19,8 +19,8 @@ from ..hardware.models import ModelSpec
 PERSONALITIES = ("sglang", "vllm")
 SGLANG_POLICIES = ("lpm", "random", "fcfs", "dfs-weight", "lof", "priority")
 VLLM_POLICIES = ("fcfs", "priority")
-QUANTIZATIONS = ("fp8", "w8a8_fp8", "w8a8_int8", "modelopt", "compressed-tensors", "awq", "awq_marlin", "gptq",
-                 "gptq_marlin", "marlin", "gguf", "bitsandbytes")
+QUANTIZATIONS = ("fp8", "w8a8_fp8", "w8a8_int8", "modelopt", "modelopt_fp4", "mxfp4", "compressed-tensors", "awq",
+                 "awq_marlin", "gptq", "gptq_marlin", "marlin", "gguf", "bitsandbytes")
 SGLANG_KV_DTYPES = ("auto", "fp8_e5m2", "fp8_e4m3")
 VLLM_KV_DTYPES = ("auto", "fp8", "fp8_e5m2", "fp8_e4m3")
 DTYPES = ("auto", "half", "float16", "bfloat16", "float", "float32")
@@ -43,6 +43,8 @@ class EngineConfig:
     tp: int = 1
     pp: int = 1
     dp: int = 1
+    dp_attention: bool = False  # SGLang --enable-dp-attention: the dp ranks share the tp GPUs (attention DP)
+    ep: int = 1  # expert-parallel size (SGLang --ep-size; vLLM --enable-expert-parallel: tp x dp)
     mem_fraction: float | None = None  # SGLang --mem-fraction-static / vLLM --gpu-memory-utilization
     max_running: int | None = None  # SGLang --max-running-requests / vLLM --max-num-seqs
     chunked_prefill: bool | None = None
@@ -72,7 +74,12 @@ class EngineConfig:
 
     @property
     def num_gpus(self) -> int:
-        return self.tp * self.pp * self.dp
+        return self.tp * self.pp * (1 if self.dp_attention else self.dp)
+
+    @property
+    def attention_tp(self) -> int:
+        """GPUs one attention layer is split over (SGLang's DP attention gives each rank tp / dp)."""
+        return self.tp // self.dp if self.dp_attention else self.tp
 
     @property
     def served_name(self) -> str:
@@ -158,6 +165,8 @@ def sglang_parser() -> argparse.ArgumentParser:
     p.add_argument("--cuda-graph-max-bs", "--cuda-graph-max-bs-decode", dest="cuda_graph_max_bs", type=POSITIVE_INT)  # renamed in 0.5.23
     p.add_argument("--disable-cuda-graph", action="store_true")
     p.add_argument("--enable-mixed-chunk", action="store_true")
+    p.add_argument("--enable-dp-attention", action="store_true")
+    p.add_argument("--ep-size", "--expert-parallel-size", "--ep", dest="ep_size", type=POSITIVE_INT, default=1)
     p.add_argument("--disable-overlap-schedule", action="store_true")
     p.add_argument("--kv-cache-dtype", choices=SGLANG_KV_DTYPES, default="auto")
     p.add_argument("--context-length", type=POSITIVE_INT)
@@ -190,6 +199,7 @@ def vllm_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduling-policy", choices=VLLM_POLICIES, default="fcfs")
     p.add_argument("--max-seq-len-to-capture", type=POSITIVE_INT, default=8192)
     p.add_argument("--cuda-graph-sizes", type=POSITIVE_INT, nargs="+")
+    p.add_argument("--enable-expert-parallel", action="store_true")
     p.add_argument("--disable-log-requests", action="store_true")
     p.add_argument("--disable-log-stats", action="store_true")
     return p
@@ -250,6 +260,7 @@ def parse_engine_args(argv: list[str]) -> EngineConfig:
             prefix_cache=not ns.disable_radix_cache, cuda_graph=not ns.disable_cuda_graph,
             cuda_graph_max_bs=ns.cuda_graph_max_bs, mixed_chunk=ns.enable_mixed_chunk,
             overlap_schedule=not ns.disable_overlap_schedule, context_length=ns.context_length,
+            dp_attention=ns.enable_dp_attention, ep=ns.ep_size,
             stream_interval=ns.stream_interval, torch_compile=ns.enable_torch_compile)
     model = ns.model or model_tag
     if not model:
@@ -264,7 +275,8 @@ def parse_engine_args(argv: list[str]) -> EngineConfig:
         cuda_graph=not ns.enforce_eager,
         cuda_graph_max_bs=max(ns.cuda_graph_sizes) if ns.cuda_graph_sizes else None,
         max_seq_len_to_capture=ns.max_seq_len_to_capture, context_length=ns.max_model_len,
-        block_size=ns.block_size, swap_space=ns.swap_space)
+        block_size=ns.block_size, swap_space=ns.swap_space,
+        ep=ns.tp * ns.dp if ns.enable_expert_parallel else 1)
 
 
 def sglang_default_mem_fraction(tp: int) -> float:

@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from ..hardware.gpus import GIB, GPU
 from ..hardware.models import ModelSpec
+from .calibration import Calibration
 
 COMPUTE_EFFICIENCY = 0.6  # large GEMMs reach ~60% of the datasheet peak...
 GEMM_HALF_EFFICIENCY_TOKENS = 192  # ...and half of that at this many rows (small GEMMs use the GPU poorly)
@@ -50,7 +51,10 @@ WEIGHT_FORMATS: dict[str | None, tuple[float, bool, float]] = {
     "awq": (0.53, False, 0.8), "gptq": (0.53, False, 0.8), "awq_marlin": (0.53, False, 0.9),
     "gptq_marlin": (0.53, False, 0.9), "marlin": (0.53, False, 0.9), "gguf": (0.56, False, 0.7),
     "bitsandbytes": (0.53, False, 0.45),
+    # 4-bit floating point with a scale per 16 (NVFP4) or 32 (MXFP4) values; FP4 tensor cores on Blackwell
+    "modelopt_fp4": (0.5625, True, 1.0), "mxfp4": (0.53125, True, 1.0),
 }
+FP4_FORMATS = ("modelopt_fp4", "mxfp4")
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,13 @@ class RooflineCostModel:
     dtype: str = "auto"
     step_overhead_s: float = STEP_OVERHEAD_S
     compile_speedup: float = 1.0  # torch.compile: <1 shortens small decode batches
+    calibration: Calibration | None = None  # None: the hand-set constants of this module
+    # Layout beyond plain TP: ``moe_gpus`` GPUs share the experts (0: the tp x pp GPUs), by expert
+    # parallelism when ``ep`` > 1; ``sync_ranks`` data-parallel ranks run their MoE layers together
+    # (each step's experts see every rank's tokens).
+    moe_gpus: int = 0
+    ep: int = 1
+    sync_ranks: int = 1
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -118,29 +129,46 @@ class RooflineCostModel:
             bytes_per_param = float(act_bytes if self.dtype != "auto" else m.dtype_bytes)
         self.act_bytes = act_bytes
         self.weight_param_bytes = bytes_per_param
-        self.peak = self.gpu.peak_flops(low_precision) * gemm_speed * (0.5 if act_bytes == 4 else 1.0)
-        self.attention_peak = self.gpu.peak_flops(False) * ATTENTION_EFFICIENCY
+        cal = self.calibration or Calibration(
+            compute_efficiency=COMPUTE_EFFICIENCY, memory_efficiency=MEMORY_EFFICIENCY,
+            attention_efficiency=ATTENTION_EFFICIENCY, step_overhead_s=self.step_overhead_s,
+            per_sequence_s=PER_SEQUENCE_OVERHEAD_S, prefill_step_s=PREFILL_STEP_OVERHEAD_S)
+        self.cal = cal
+        fp4 = self.quantization in FP4_FORMATS
+        self.peak = self.gpu.peak_flops(low_precision, fp4) * gemm_speed * (0.5 if act_bytes == 4 else 1.0)
+        self.attention_peak = self.gpu.peak_flops(False) * cal.attention_efficiency
         self.kv_elem_bytes = 1 if self.kv_dtype.startswith("fp8") else act_bytes
         self.kv_heads_per_gpu = max(1, -(-m.kv_heads // self.tp))  # heads are replicated when tp > kv heads
-        self.hbm = self.gpu.hbm_gbps * 1e9 * MEMORY_EFFICIENCY
+        self.hbm = self.gpu.hbm_gbps * 1e9 * cal.memory_efficiency
         self.link = self.gpu.link_gbps * 1e9
         split = self.tp * self.pp
+        self.moe_split = (self.moe_gpus or self.tp) * self.pp
         # Read every step: the layers and the LM head (not the input embedding, which is a lookup).
-        dense_bytes = (m.layers * m.dense_layer_params + m.embedding_params) * bytes_per_param
+        dense_bytes = (m.always_params + m.embedding_params) * bytes_per_param
         self._dense_read = dense_bytes / split
-        self._expert_read = m.expert_params * bytes_per_param / split
-        self._linear_flops_per_token = 2 * m.active_layer_params / self.tp
+        self._expert_read = m.expert_params * bytes_per_param / self.moe_split
+        routed = m.active_layer_params - m.always_params
+        self._linear_flops_per_token = 2 * m.always_params / self.tp
+        self._expert_flops_per_token = 2 * routed / (self.moe_split / self.pp) / cal.moe_efficiency
         self._head_flops_per_row = 2 * m.embedding_params / self.tp
-        self._attn_flops_per_pair = 4 * m.heads * m.head_dim * m.layers / self.tp
-        self._kv_full_bytes = 2 * m.layers * m.kv_heads * m.head_dim * self.kv_elem_bytes / self.tp
+        self._attn_flops_per_pair = m.attention_flops_per_pair_layer() * m.kv_layers / self.tp
+        if m.is_mla:  # the latent is read whole by every attention rank
+            self._kv_full_bytes = m.kv_layers * m.kv_values_per_token_layer() * self.kv_elem_bytes
+        else:
+            self._kv_full_bytes = 2 * m.kv_layers * m.kv_heads * m.head_dim * self.kv_elem_bytes / self.tp
+        self._window_bytes = (2 * m.sliding_layers * m.kv_heads * m.head_dim * self.kv_elem_bytes / self.tp
+                              if m.sliding_window else 0.0)
 
     # -- memory ---------------------------------------------------------------------------------------
     def weight_bytes_per_gpu(self) -> int:
-        return int(self.model.params * self.weight_param_bytes / (self.tp * self.pp))
+        m = self.model
+        experts = m.expert_params * self.weight_param_bytes / self.moe_split
+        return int((m.params - m.expert_params) * self.weight_param_bytes / (self.tp * self.pp) + experts)
 
     def kv_bytes_per_token_per_gpu(self) -> int:
         m = self.model
-        return int(2 * -(-m.layers // self.pp) * self.kv_heads_per_gpu * m.head_dim * self.kv_elem_bytes)
+        layers = -(-m.kv_layers // self.pp)
+        return int(layers * m.kv_values_per_token_layer(self.tp) * self.kv_elem_bytes)
 
     def activation_bytes(self, max_tokens_per_step: int) -> int:
         m = self.model
@@ -159,12 +187,20 @@ class RooflineCostModel:
         tokens = work.tokens
         if tokens == 0:
             return 0.0
-        m = self.model
+        m, cal = self.model, self.cal
         rows = len(work.prefill_chunks) + work.decode_batch  # rows sampled: one per sequence
-        weight_read = self._dense_read + self._expert_read * self._experts_touched(tokens)
+        moe_tokens = tokens * self.sync_ranks  # the experts see every synchronized rank's tokens
+        weight_read = self._dense_read + self._expert_read * self._experts_touched(moe_tokens)
+        peak_share = cal.compute_efficiency * (cal.prefill_efficiency if work.prefill_chunks else 1.0)
+        efficiency = peak_share * tokens / (tokens + GEMM_HALF_EFFICIENCY_TOKENS)
         linear_flops = tokens * self._linear_flops_per_token + rows * self._head_flops_per_row
-        efficiency = COMPUTE_EFFICIENCY * tokens / (tokens + GEMM_HALF_EFFICIENCY_TOKENS)
-        linear = max(linear_flops / (self.peak * efficiency), weight_read / self.hbm)
+        if m.is_moe:
+            moe_eff = peak_share * moe_tokens / (moe_tokens + GEMM_HALF_EFFICIENCY_TOKENS)
+            compute = linear_flops / (self.peak * efficiency) + moe_tokens * self._expert_flops_per_token / (
+                self.peak * moe_eff)
+        else:
+            compute = (linear_flops + tokens * self._expert_flops_per_token) / (self.peak * efficiency)
+        linear = max(compute, weight_read / self.hbm)
 
         pairs = work.decode_context_tokens
         kv_tokens_read = work.decode_context_tokens
@@ -173,17 +209,24 @@ class RooflineCostModel:
             kv_tokens_read += cached + new
         attention = max(pairs * self._attn_flops_per_pair / self.attention_peak,
                         kv_tokens_read * self._kv_full_bytes / self.hbm)
+        if self._window_bytes:
+            window = min(work.decode_context_tokens, work.decode_batch * m.sliding_window)
+            attention += window * self._window_bytes / self.hbm
 
         comm = 0.0
         if self.tp > 1:
             payload = tokens * m.hidden * self.act_bytes * 2 * (self.tp - 1) / self.tp
             comm += 2 * m.layers * (self.gpu.allreduce_latency_s + payload / self.link)
+        group = self.moe_split // self.pp
+        if m.is_moe and group > self.tp:  # experts over more GPUs than attention: all-to-all or all-reduce
+            per_gpu = tokens * m.hidden * self.act_bytes * (m.experts_per_token if self.ep > 1 else 2)
+            comm += 2 * m.moe_layers * (self.gpu.allreduce_latency_s + per_gpu * (group - 1) / group / self.link)
         if self.pp > 1:
             comm += (self.pp - 1) * (self.gpu.allreduce_latency_s + tokens * m.hidden * self.act_bytes / self.link)
 
-        overhead = self.step_overhead_s + PER_SEQUENCE_OVERHEAD_S * rows
+        overhead = cal.step_overhead_s + cal.per_sequence_s * rows + cal.per_layer_s * m.layers
         if work.prefill_chunks:
-            overhead += PREFILL_STEP_OVERHEAD_S
+            overhead += cal.prefill_step_s
         if not work.graph:
             overhead += EAGER_LAUNCH_PER_LAYER_S * m.layers * (1.2 if self.tp > 1 else 1.0)
         compute = linear + attention

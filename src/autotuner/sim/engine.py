@@ -13,6 +13,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import asdict, replace
 
 from .config import EngineConfig, parse_engine_args, with_defaults
+from .calibration import fitted
 from .costmodel import CostModel, RooflineCostModel
 from .table_model import select_cost_model
 from .errors import SimStartupError
@@ -29,6 +30,7 @@ class SimEngine:
     def __init__(self, config: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel, memory: MemoryPlan):
         self.config, self.model, self.gpu, self.cost, self.memory = config, model, gpu, cost, memory
         self.cost_note: str | None = None  # which cost model the step times come from, for the log
+        self.frontend = fitted(config.personality)  # per-request front-end cost (``calibration``)
         noise_key = " ".join(_without_address(config.argv))  # the same run-to-run factor in real and virtual time
         self.replicas: list[Scheduler] = [
             make_scheduler(config, cost, memory.kv_tokens, random.Random(f"{config.seed}:{i}:{noise_key}"))
@@ -53,16 +55,23 @@ class SimEngine:
                 "max_num_batched_tokens or decrease max_model_len.")
         speedup = TORCH_COMPILE_DECODE_SPEEDUP if cfg.torch_compile else 1.0
         note = None
+        layout = parallel_layout(cfg, model)
         if cost_model is not None:
             cost = cost_model
         elif cfg.cost_model == "roofline":
-            cost = RooflineCostModel(model, gpu, cfg.tp, cfg.pp, cfg.quantization, cfg.kv_cache_dtype, cfg.dtype,
-                                     compile_speedup=speedup)
+            cost = RooflineCostModel(model, gpu, cfg.attention_tp, cfg.pp, cfg.quantization, cfg.kv_cache_dtype,
+                                     cfg.dtype, compile_speedup=speedup, **layout)
             note = "step times: roofline model (--cost-model roofline)"
+        elif layout:  # expert or attention data parallelism: the tables cover plain TP only
+            cost = RooflineCostModel(model, gpu, cfg.attention_tp, cfg.pp, cfg.quantization, cfg.kv_cache_dtype,
+                                     cfg.dtype, compile_speedup=speedup, calibration=fitted(cfg.personality),
+                                     **layout)
+            note = (f"step times: roofline model, calibrated for {cfg.personality} ({describe_layout(cfg, layout)})")
         else:
             cost, note = select_cost_model(cfg.model, gpu.name, cfg.personality, cfg.tp, cfg.kv_cache_dtype,
                                            cfg.quantization, pp=cfg.pp, dtype=cfg.dtype,
-                                           compile_speedup=speedup, model=model)
+                                           compile_speedup=speedup, model=model,
+                                           calibration=fitted(cfg.personality))
         memory = plan_memory(cfg, model, gpu, cost)
         if cfg.max_running is None:  # SGLang sizes its request pool from the KV pool
             cfg = replace(cfg, max_running=min(max(int(memory.kv_tokens / cfg.context_length * 512), 2048), 4096))
@@ -152,20 +161,49 @@ class SimEngine:
         return head + ([self.cost_note] if self.cost_note else []) + self.memory.log_lines + tail
 
 
+def parallel_layout(cfg: EngineConfig, model: ModelSpec) -> dict:
+    """The cost model's layout arguments beyond plain TP (empty for plain TP x PP replicas).
+
+    SGLang ``--enable-dp-attention``: ``tp`` GPUs hold the experts, each of the ``dp`` ranks runs
+    attention on ``tp / dp`` of them, and the ranks' MoE layers run together. vLLM with
+    ``--data-parallel-size`` on a MoE model: the experts span ``tp x dp`` GPUs, likewise synchronized.
+    """
+    if not model.is_moe:
+        return {}
+    if cfg.personality == "sglang" and cfg.dp_attention:
+        return {"moe_gpus": cfg.tp, "ep": cfg.ep, "sync_ranks": cfg.dp}
+    if cfg.personality == "vllm" and cfg.dp > 1:
+        return {"moe_gpus": cfg.tp * cfg.dp, "ep": cfg.ep, "sync_ranks": cfg.dp}
+    if cfg.ep > 1:
+        return {"moe_gpus": cfg.tp, "ep": cfg.ep, "sync_ranks": 1}
+    return {}
+
+
+def describe_layout(cfg: EngineConfig, layout: dict) -> str:
+    ranks = layout.get("sync_ranks", 1)
+    parts = [f"attention TP {cfg.attention_tp}" + (f" x DP {ranks}" if ranks > 1 else ""),
+             f"experts over {layout.get('moe_gpus') or cfg.tp} GPUs" + (f" (EP {cfg.ep})" if cfg.ep > 1 else " (TP)")]
+    return ", ".join(parts)
+
+
 def _check_layout(cfg: EngineConfig, model: ModelSpec) -> None:
+    if cfg.dp_attention and cfg.tp % cfg.dp:
+        raise SimStartupError(f"AssertionError: tp_size ({cfg.tp}) must be divisible by dp_size ({cfg.dp}) "
+                              "with --enable-dp-attention.")
     if cfg.context_length and cfg.context_length > model.max_context:
         flag = "context_length" if cfg.personality == "sglang" else "max_model_len"
         raise SimStartupError(f"ValueError: User-specified {flag} ({cfg.context_length}) is greater than the "
                               f"derived context_length ({model.max_context}) of the model.")
-    if model.heads % cfg.tp:
+    tp = cfg.attention_tp
+    if model.heads % tp and not model.is_mla:  # MLA engines pad heads (DeepSeek runs on TP 72 of an NVL72)
         if cfg.personality == "sglang":
             raise SimStartupError(f"AssertionError: Total number of attention heads ({model.heads}) must be "
-                                  f"divisible by tensor parallel size ({cfg.tp}).")
+                                  f"divisible by tensor parallel size ({tp}).")
         raise SimStartupError(f"ValueError: Total number of attention heads ({model.heads}) must be divisible "
-                              f"by tensor parallel size ({cfg.tp}).")
-    if model.kv_heads % cfg.tp and cfg.tp % model.kv_heads:
+                              f"by tensor parallel size ({tp}).")
+    if model.kv_heads % tp and tp % model.kv_heads:
         raise SimStartupError(f"ValueError: Total number of key-value heads ({model.kv_heads}) must be divisible "
-                              f"by tensor parallel size ({cfg.tp}), or the other way round.")
+                              f"by tensor parallel size ({tp}), or the other way round.")
     if cfg.pp > model.layers:
         raise SimStartupError(f"ValueError: pipeline parallel size ({cfg.pp}) exceeds the number of layers "
                               f"({model.layers}).")

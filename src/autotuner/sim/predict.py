@@ -23,7 +23,7 @@ from .config import PERSONALITIES
 from .engine import SimEngine
 from .virtual import simulate_benchmark
 
-DEFAULT_REQUESTS_PER_USER = 4  # closed loop: enough rounds for the users to spread out
+DEFAULT_REQUESTS_PER_USER = 10  # closed loop: a first wave, then the users out of step (``desync``)
 MIN_REQUESTS = 16
 MAX_REQUESTS = 2000
 

@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import aic_live
+from .calibration import DEFAULT, Calibration
 from .costmodel import EAGER_LAUNCH_PER_LAYER_S, CostModel, RooflineCostModel, StepWork
 from ..hardware.gpus import GIB, get_gpu
 from ..hardware.models import BUILTIN, ModelSpec, builtin_model, load_model
@@ -238,7 +239,8 @@ def _live_enabled(live: bool | None) -> bool:
 def select_cost_model(model_id: str, gpu: str, engine: str, tp: int = 1, kv_dtype: str | None = "auto",
                       quantization: str | None = None, *, pp: int = 1, dtype: str = "auto",
                       compile_speedup: float = 1.0, model: ModelSpec | None = None,
-                      live: bool | None = None, directory: Path | None = None) -> tuple[CostModel, str]:
+                      live: bool | None = None, directory: Path | None = None,
+                      calibration: Calibration | None = None) -> tuple[CostModel, str]:
     """The most faithful cost model available, and a one-line note saying which one it is.
 
     In order: a shipped aiconfigurator table; a table built live by aiconfigurator (when importable and
@@ -265,8 +267,10 @@ def select_cost_model(model_id: str, gpu: str, engine: str, tp: int = 1, kv_dtyp
                 return cost, f"step times: {cost.describe()}"
             except (aic_live.AicUnavailable, ValueError) as e:
                 why = f"no measured table, and {e}"
-    cost = RooflineCostModel(spec, gpu_spec, tp, pp, quantization, kv_dtype, dtype, compile_speedup=compile_speedup)
-    return cost, (f"step times: roofline model: {why} for {model_id} on {gpu_spec.name} "
+    cost = RooflineCostModel(spec, gpu_spec, tp, pp, quantization, kv_dtype, dtype, compile_speedup=compile_speedup,
+                             calibration=calibration)
+    calibrated = f", calibrated for {engine}" if calibration is not None and calibration is not DEFAULT else ""
+    return cost, (f"step times: roofline model{calibrated}: {why} for {model_id} on {gpu_spec.name} "
                   f"({engine}, TP {tp}{f', PP {pp}' if pp > 1 else ''}, KV {kv_dtype}, "
                   f"quantization {quantization or 'none'})")
 

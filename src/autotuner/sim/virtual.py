@@ -11,6 +11,7 @@ the level's metrics. The engine (and its prefix cache) lives on across levels, l
 from __future__ import annotations
 
 import heapq
+import random
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 
@@ -22,6 +23,7 @@ from ..bench.seeds import arrival_gaps, prompt_rng, shape_rng
 from ..spec.scenarios import parse_scenario
 from ..spec.workload import Workload
 from .decode_run import DecodeRun, decode_run
+from .desync import DESYNC_MIN_ROUNDS, all_users_fit, start_offsets
 from .engine import SimEngine
 from .errors import SimStartupError
 from .pacing import CLIENT_LATENCY_S, DELIVERY_LATENCY_S, IDLE_POLL_S, stream_chunk_boundary
@@ -70,9 +72,14 @@ class VirtualClockEngine:
             if on_done:
                 self._push(record.end, _ISSUE, on_done)
             return record
-        request = Request(rid, prompt_len, max_tokens, self.now + self.client_latency, hashes_for(rid))
+        request = Request(rid, prompt_len, max_tokens, self._through_frontend(prompt_len), hashes_for(rid))
         self._push(request.arrival, _ARRIVE, request)
         return record
+
+    def _through_frontend(self, prompt_len: int) -> float:
+        """When a request sent now reaches the scheduler: HTTP, then the front end's fitted per-request cost."""
+        cal = self.engine.frontend
+        return self.now + self.client_latency + cal.request_overhead_s + cal.tokenize_per_token_s * prompt_len
 
     def call_at(self, at: float, fn: Callable[[], None]) -> None:
         self._push(at, _ISSUE, fn)
@@ -183,7 +190,7 @@ class _RequestSource:
 
 
 def _closed_loop(clock: VirtualClockEngine, source: _RequestSource, users: int, count: int | None,
-                 duration: float | None) -> list[RequestRecord]:
+                 duration: float | None, offsets: list[float] | None = None) -> list[RequestRecord]:
     records: list[RequestRecord] = []
     deadline = None if duration is None else clock.now + duration
 
@@ -195,8 +202,13 @@ def _closed_loop(clock: VirtualClockEngine, source: _RequestSource, users: int, 
             prompt_len, out, hashes = source.next()
             records.append(clock.send(prompt_len, out, hashes, issue))
 
-    for _ in range(users):
-        issue()
+    if offsets:
+        t0 = clock.now
+        for offset in offsets:
+            clock.call_at(t0 + offset, issue)
+    else:
+        for _ in range(users):
+            issue()
     clock.run()
     return records
 
@@ -221,15 +233,40 @@ def _open_loop(clock: VirtualClockEngine, source: _RequestSource, gaps: Iterator
     return records
 
 
+def _desynchronized_loop(clock: VirtualClockEngine, source: _RequestSource, engine: SimEngine, scenario: str,
+                         users: int, workload: Workload, dataset: bool) -> list[RequestRecord]:
+    """A closed loop as a real benchmark runs it: the first wave at once, then users out of step (``desync``)."""
+    count = workload.num_requests
+    shape = parse_scenario(scenario)
+    mean_in, mean_out = shape_mean(shape, "input"), shape_mean(shape, "output")
+    rounds = (count or 0) / users if count is not None else DESYNC_MIN_ROUNDS
+    if dataset or rounds < DESYNC_MIN_ROUNDS or not all_users_fit(engine, mean_in, mean_out, users):
+        return _closed_loop(clock, source, users, count, workload.duration)
+    wave = _closed_loop(clock, source, users, users if count is None else min(users, count), None)
+    rest = None if count is None else count - len(wave)
+    if rest == 0:
+        return wave
+    offsets = start_offsets(engine, mean_in, mean_out, users)
+    return wave + _closed_loop(clock, source, users, rest, workload.duration, offsets)
+
+
+def shape_mean(scenario, which: str) -> float:
+    """Mean input or output tokens of a scenario's requests (from a fixed sample: any scenario kind)."""
+    rng = random.Random(0)
+    samples = [scenario.sample(rng) for _ in range(64)]
+    return sum(getattr(s, f"{which}_tokens") for s in samples) / len(samples)
+
+
 def simulate_benchmark(argv: list[str], workload: Workload, slo: dict[str, float] | None = None,
                        num_gpus: int | None = None, seed: int = 0,
                        on_level: Callable[[LevelResult], bool] | None = None,
-                       engine: SimEngine | None = None) -> BenchmarkResult:
+                       engine: SimEngine | None = None, desync: bool = True) -> BenchmarkResult:
     """The benchmark ``autotuner.bench.runner`` would measure against ``python -m autotuner.sim <argv>``.
 
     ``argv``: the simulated engine's arguments (``--personality``, ``--gpu``, the engine's own flags).
     ``num_gpus`` defaults to tp x pp x dp. Raises ``SimStartupError`` when the engine would not start.
-    ``on_level(level)`` returning False stops after that level (``result.pruned``).
+    ``on_level(level)`` returning False stops after that level (``result.pruned``). ``desync``: closed-loop
+    users start out of step, as in a real run's steady state (``sim.desync``); False: all at once.
     """
     engine = engine or SimEngine.from_argv(argv)
     gpus = num_gpus or engine.config.num_gpus
@@ -242,7 +279,10 @@ def simulate_benchmark(argv: list[str], workload: Workload, slo: dict[str, float
         if concurrency is not None:
             if warm:
                 _closed_loop(clock, source, max(1, min(concurrency, warm)), warm, None)
-            records = _closed_loop(clock, source, concurrency, workload.num_requests, workload.duration)
+            if desync:
+                records = _desynchronized_loop(clock, source, engine, scenario, concurrency, workload, bool(dataset))
+            else:
+                records = _closed_loop(clock, source, concurrency, workload.num_requests, workload.duration)
         else:
             if warm:
                 _closed_loop(clock, source, warm, warm, None)  # as the real runner: all warm-up at once
