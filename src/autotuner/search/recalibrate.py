@@ -156,8 +156,11 @@ def after_experiment(tuner, params: dict, metrics: dict) -> None:
     corrected = {k: corrected_prediction(tuner.task, p, correction) for k, p in rest.items()}
     tuner.recalibration.prior = corrected
     raw_best, best = top_candidates(tuner.task, rest, 1), top_candidates(tuner.task, corrected, 1)
-    if best and (not raw_best or best[0].params != raw_best[0].params):
+    moved = bool(best) and (not raw_best or best[0].params != raw_best[0].params)
+    if moved:
         tuner.study.enqueue_trial(tuner.codec.encode(best[0].params), skip_if_exists=True)
+    tuner._emit("recalibrated", None, experiments=len(tuner.recalibration.observations[prior_key(tuner.task)]),
+                correction=correction.to_dict(), enqueued=best[0].params if moved else None)
 
 
 def recalibration_block(task, experiments: list) -> dict[str, Any] | None:
