@@ -140,18 +140,23 @@ def corrected_prediction(task, pred, correction: Correction):
     return Prediction(pred.params, metrics, is_feasible(task, metrics))
 
 
-def after_experiment(tuner, params: dict, metrics: dict) -> None:
-    """The tuner's hook, after a measured experiment: refit, correct the rest of the prior, and
-    enqueue its best unmeasured candidate when the correction changed which one that is."""
+def after_experiment(tuner, exp, metrics: dict) -> None:
+    """The tuner's hook, after recording an experiment: when it was measured whole (succeeded or
+    missed the SLOs), refit, correct the rest of the prior, and enqueue its best unmeasured candidate
+    when the correction changed which one that is."""
     from ..store import params_key
     from .warm_start import top_candidates
 
-    pred = tuner.predictions.get(params_key(params))
-    if pred is None or pred.failed or not metrics:
+    pred = tuner.predictions.get(params_key(exp.params))
+    if pred is None or pred.failed or not metrics or exp.baseline:
+        return
+    row = tuner.store.experiment(exp.id)
+    if row is None or row.status not in ("succeeded", "infeasible"):
         return
     if getattr(tuner, "recalibration", None) is None:
         tuner.recalibration = Recalibration()
-    correction = tuner.recalibration.observe(*prior_key(tuner.task), pred.metrics, metrics)
+    key = prior_key(tuner.task)
+    correction = tuner.recalibration.observe(*key, pred.metrics, metrics)
     rest = {k: p for k, p in tuner.predictions.items() if k not in tuner._seen_keys}
     corrected = {k: corrected_prediction(tuner.task, p, correction) for k, p in rest.items()}
     tuner.recalibration.prior = corrected
@@ -159,8 +164,10 @@ def after_experiment(tuner, params: dict, metrics: dict) -> None:
     moved = bool(best) and (not raw_best or best[0].params != raw_best[0].params)
     if moved:
         tuner.study.enqueue_trial(tuner.codec.encode(best[0].params), skip_if_exists=True)
-    tuner._emit("recalibrated", None, experiments=len(tuner.recalibration.observations[prior_key(tuner.task)]),
-                correction=correction.to_dict(), enqueued=best[0].params if moved else None)
+    events = getattr(tuner, "events", None)  # the tuner's event sink, whichever way it is reached
+    emit = events.emit if events is not None else tuner._emit
+    emit("recalibrated", exp.id, experiments=len(tuner.recalibration.observations[key]),
+         correction=correction.to_dict(), enqueued=best[0].params if moved else None)
 
 
 def recalibration_block(task, experiments: list) -> dict[str, Any] | None:

@@ -311,6 +311,7 @@ class Tuner:
         metrics = self._finish_experiment(exp, params, outcome, status)
         if metrics is None:  # taken back: its trial was failed and its configuration queued again
             return
+        after_experiment(self, exp, metrics)  # recalibrate the twin's prior on this measurement
         if status == "interrupted":  # stopped, not measured: whichever tuner asks next runs it again
             self.study.tell(trial, state=TrialState.FAIL)
             self._requeue(params)
@@ -355,8 +356,6 @@ class Tuner:
         if status == "succeeded" and not exp.baseline and better(self.task, score, self._best_score):
             self._best_score = score
             self._emit("best_changed", exp.id, params=params, score=score)
-        if status in ("succeeded", "infeasible") and not exp.baseline:
-            after_experiment(self, params, metrics)  # refit the twin's correction, re-rank the rest of the prior
         return metrics
 
     def _phase(self, exp_id: int, phase: str) -> None:
