@@ -140,34 +140,26 @@ def corrected_prediction(task, pred, correction: Correction):
     return Prediction(pred.params, metrics, is_feasible(task, metrics))
 
 
-def after_experiment(tuner, exp, metrics: dict) -> None:
-    """The tuner's hook, after recording an experiment: when it was measured whole (succeeded or
-    missed the SLOs), refit, correct the rest of the prior, and enqueue its best unmeasured candidate
-    when the correction changed which one that is."""
+def after_experiment(state: Recalibration | None, task, predictions: dict, measured_keys: set[str], study,
+                     codec, params: dict, metrics: dict) -> Recalibration | None:
+    """The tuner's hook, after a measured experiment: refit, correct the rest of the prior, and
+    enqueue its best unmeasured candidate when the correction changed which one that is. Returns
+    the recalibration state to keep (None until a predicted experiment was measured)."""
     from ..store import params_key
     from .warm_start import top_candidates
 
-    pred = tuner.predictions.get(params_key(exp.params))
-    if pred is None or pred.failed or not metrics or exp.baseline:
-        return
-    row = tuner.store.experiment(exp.id)
-    if row is None or row.status not in ("succeeded", "infeasible"):
-        return
-    if getattr(tuner, "recalibration", None) is None:
-        tuner.recalibration = Recalibration()
-    key = prior_key(tuner.task)
-    correction = tuner.recalibration.observe(*key, pred.metrics, metrics)
-    rest = {k: p for k, p in tuner.predictions.items() if k not in tuner._seen_keys}
-    corrected = {k: corrected_prediction(tuner.task, p, correction) for k, p in rest.items()}
-    tuner.recalibration.prior = corrected
-    raw_best, best = top_candidates(tuner.task, rest, 1), top_candidates(tuner.task, corrected, 1)
-    moved = bool(best) and (not raw_best or best[0].params != raw_best[0].params)
-    if moved:
-        tuner.study.enqueue_trial(tuner.codec.encode(best[0].params), skip_if_exists=True)
-    events = getattr(tuner, "events", None)  # the tuner's event sink, whichever way it is reached
-    emit = events.emit if events is not None else tuner._emit
-    emit("recalibrated", exp.id, experiments=len(tuner.recalibration.observations[key]),
-         correction=correction.to_dict(), enqueued=best[0].params if moved else None)
+    pred = predictions.get(params_key(params))
+    if pred is None or pred.failed or not metrics:
+        return state
+    state = state or Recalibration()
+    correction = state.observe(*prior_key(task), pred.metrics, metrics)
+    rest = {k: p for k, p in predictions.items() if k not in measured_keys}
+    corrected = {k: corrected_prediction(task, p, correction) for k, p in rest.items()}
+    state.prior = corrected
+    raw_best, best = top_candidates(task, rest, 1), top_candidates(task, corrected, 1)
+    if best and (not raw_best or best[0].params != raw_best[0].params):
+        study.enqueue_trial(codec.encode(best[0].params), skip_if_exists=True)
+    return state
 
 
 def recalibration_block(task, experiments: list) -> dict[str, Any] | None:

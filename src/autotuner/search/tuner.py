@@ -28,7 +28,7 @@ from .runners import ExperimentRunner, Outcome
 from .samplers import make_sampler
 from .scoring import better, failure_values, is_feasible, objective_values, select_metrics
 from .space import SpaceCodec, grid_size
-from .recalibrate import after_experiment
+from .recalibrate import Recalibration, after_experiment
 from .warm_start import candidate_configurations, predict, prior_count, top_candidates, warm_start_from_task
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -69,6 +69,7 @@ class Tuner:
         self._last_cancel_poll = 0.0
         self._errors: list[BaseException] = []
         self.predictions: dict = {}
+        self.recalibration: Recalibration | None = None
         self._defaults = defaults_in_space(task, self.codec)  # the baseline as a point of the space, or None
         self.prior: Callable[[], dict] = self._predict  # the twin's ranking; replaceable (benchmarks)
         self.study = self._study()
@@ -311,7 +312,6 @@ class Tuner:
         metrics = self._finish_experiment(exp, params, outcome, status)
         if metrics is None:  # taken back: its trial was failed and its configuration queued again
             return
-        after_experiment(self, exp, metrics)  # recalibrate the twin's prior on this measurement
         if status == "interrupted":  # stopped, not measured: whichever tuner asks next runs it again
             self.study.tell(trial, state=TrialState.FAIL)
             self._requeue(params)
@@ -325,6 +325,9 @@ class Tuner:
             values = [v if not math.isnan(v) else f for v, f in
                       zip(objective_values(self.task, metrics), failure_values(self.task))]
             self._tell(trial, values, self._constraints(metrics))
+            if not exp.baseline:  # refit the twin's correction, re-rank the rest of the prior
+                self.recalibration = after_experiment(self.recalibration, self.task, self.predictions,
+                                                      self._seen_keys, self.study, self.codec, params, metrics)
 
     def _finish_experiment(self, exp, params, outcome: Outcome, status: str) -> dict | None:
         """Records the outcome; None when the experiment is no longer ours to record."""
