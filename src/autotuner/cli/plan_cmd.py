@@ -92,7 +92,7 @@ def plan(
     console.print(plan_table(ranked, top, f"best by {by}"))
     front = [p for p in ranked if p.pareto]
     console.print("rep: replicas; tok/s/g: output tokens/s per GPU; ttft90: p90 TTFT in ms", highlight=False)
-    console.print(f"P: * on the Pareto front of $/Mtok vs tok/s/g ({len(front)} plans)", highlight=False)
+    console.print(f"P: * on the Pareto front of $/Mtok vs tok/s/g ({len(front)} plan{'s' if len(front) != 1 else ''})", highlight=False)
     best = ranked[0]
     c = best.evaluation.candidate
     flags = " ".join(f"--{k} {v}" for k, v in c.flags.items())
