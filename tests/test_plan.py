@@ -173,6 +173,9 @@ def test_cli_json_and_an_80_column_table():
     assert text.exit_code == 0, text.output
     lines = text.output.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in text.output
+    header = next(line for line in lines if "$/Mtok" in line)
+    assert header.split()[-2:] == ["ttft90", "P"]  # no column dropped for want of room
+    assert any(line.rstrip().endswith("*") for line in lines)
     assert any("best:" in line for line in lines)
     bad = runner.invoke(app, args[:-2] + ["--gpus", "h900"])
     assert bad.exit_code == 2 and "--gpus" in bad.output

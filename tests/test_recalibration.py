@@ -67,7 +67,7 @@ def test_correction_applies_per_metric_and_keys_by_engine_gpu_model():
 def tuned(tmp_path_factory):
     task = task_from_dict(TASK)
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('recal') / 'db.sqlite'}")
-    task_id = prepare_task(store, task, RunOptions())
+    task_id = store.create_task(task.name, task.model_dump(mode="json"), status="running").id
     truth = VirtualRunner(task, get_adapter(task.engine), TRUTH, seed=task.search.seed)
     tuner = Tuner(task, store, task_id, truth, GpuPool([0, 1]))
     tuner.run()
@@ -110,7 +110,7 @@ def test_no_block_without_a_prior(tmp_path):
     spec = {**TASK, "search": {**TASK["search"], "prior": "none", "max_experiments": 2}}
     task = task_from_dict(spec)
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    task_id = prepare_task(store, task, RunOptions())
+    task_id = store.create_task(task.name, task.model_dump(mode="json"), status="running").id
     Tuner(task, store, task_id, VirtualRunner(task, get_adapter(task.engine), TRUTH), GpuPool([0, 1])).run()
     assert "recalibration" not in build_results(store, task_id)
     assert fit_correction([]).apply({"ttft_p90": 1.0}) == {"ttft_p90": 1.0}

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,8 +21,8 @@ console = Console(width=WIDTH, soft_wrap=False)
 
 def plan_table(ranked: list, limit: int, title: str) -> Table:
     """The best plans, in at most 80 columns (latencies in ms; * marks the Pareto front)."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
-                  show_edge=False)
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1),
+                  header_style="bold underline")
     for header, justify in (("#", "right"), ("gpu", "left"), ("engine", "left"), ("layout", "left"),
                             ("flags", "left"), ("rep", "right"), ("gpus", "right"), ("$/Mtok", "right"),
                             ("tok/s/g", "right"), ("ttft90", "right"), ("P", "left")):
@@ -92,8 +91,8 @@ def plan(
     by = "cost per million output tokens" if rank_by == "cost" else "output throughput per GPU"
     console.print(plan_table(ranked, top, f"best by {by}"))
     front = [p for p in ranked if p.pareto]
-    console.print(f"rep: replicas; tok/s/g: output tokens/s per GPU; ttft90: p90 TTFT in ms; P: * on the\n"
-                  f"Pareto front of $/Mtok vs tok/s/g ({len(front)} plans)", highlight=False)
+    console.print("rep: replicas; tok/s/g: output tokens/s per GPU; ttft90: p90 TTFT in ms", highlight=False)
+    console.print(f"P: * on the Pareto front of $/Mtok vs tok/s/g ({len(front)} plan{'s' if len(front) != 1 else ''})", highlight=False)
     best = ranked[0]
     c = best.evaluation.candidate
     flags = " ".join(f"--{k} {v}" for k, v in c.flags.items())

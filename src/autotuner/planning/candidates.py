@@ -12,14 +12,15 @@ from typing import Any
 ENGINES = ("sglang", "vllm")
 GPU_COUNTS = (1, 2, 4, 8)
 
-# (tensor, pipeline, data) parallel flag names, then the batch-size cap and the step-token budget.
+# (tensor, pipeline, data) parallel flag names, then the batch-size cap, largest first: a smaller cap
+# usually needs as many replicas or more, so its predecessor's count is where its search starts.
 PARALLEL_FLAGS = {
     "sglang": ("tp-size", "pp-size", "dp-size"),
     "vllm": ("tensor-parallel-size", "pipeline-parallel-size", "data-parallel-size"),
 }
 KEY_FLAGS = {
-    "sglang": {"max-running-requests": (32, 128, 512)},
-    "vllm": {"max-num-seqs": (32, 128, 512)},
+    "sglang": {"max-running-requests": (512, 128, 32)},
+    "vllm": {"max-num-seqs": (512, 128, 32)},
 }
 _SHORT = {"max-running-requests": "mr", "max-num-seqs": "mr", "chunked-prefill-size": "cp",
           "max-num-batched-tokens": "bt"}

@@ -106,11 +106,13 @@ Predictor = Callable[..., LevelPrediction]
 
 def evaluate(candidate: Candidate, model: str, traffic: Traffic, slo: dict[str, float],
              max_replicas: int = 64, num_requests: int = 40, seed: int = 0,
-             predictor: Predictor = predict_level, max_requests: int = 160) -> Evaluation:
+             predictor: Predictor = predict_level, max_requests: int = 160,
+             hint: int | None = None) -> Evaluation:
     """``num_requests``: the short run; a configuration that passes it is run again long enough
     (``STEADY_SPANS`` end-to-end latencies of arrivals, at most ``max_requests``) to reach its steady
     state, where queues and batches have grown: a short run starts from an empty engine and is only
-    ever more optimistic, so a miss there is final."""
+    ever more optimistic, so a miss there is final. ``hint``: a replica count to start from (a
+    sibling configuration's), instead of the guess from one replica's throughput."""
     result = Evaluation(candidate)
     runs: dict[tuple[int, int], LevelPrediction] = {}
 
@@ -141,20 +143,22 @@ def evaluate(candidate: Candidate, model: str, traffic: Traffic, slo: dict[str, 
         got = steady(n)
         return got.ok and not slo_misses(got.metrics, slo)
 
-    first = run(1, num_requests)
+    start = min(max(hint or 1, 1), max_replicas)
+    first = run(start, num_requests)
     if not first.ok:
         result.reason = first.error
         return result
     if not first.metrics.get("success_rate", 1.0) or not first.metrics.get("request_throughput"):
         result.reason = "no request succeeded"
         return result
-    guess, limit = 1, max_replicas
-    if slo_misses(first.metrics, slo) and traffic.rate is not None:
+    guess, limit = start, max_replicas if traffic.rate is not None else min(max_replicas, traffic.concurrency)
+    misses = hint is None and slo_misses(first.metrics, slo)
+    if misses and traffic.rate is not None:  # one replica's throughput, overloaded, is its capacity
         capacity = first.metrics["request_throughput"]
         guess = math.ceil(traffic.rate / (HEADROOM * capacity))
         limit = min(max_replicas, max(guess, math.ceil(traffic.rate / (LIGHTEST_LOAD * capacity))))
-    elif slo_misses(first.metrics, slo):
-        guess, limit = 2, min(max_replicas, traffic.concurrency)
+    elif misses:
+        guess = 2
     # The cheap short runs bound the count from below; the long runs then confirm it, going up.
     n = fewest_replicas(passes_short, guess, limit)
     while n is not None and not meets(n):

@@ -110,9 +110,26 @@ def check_request(req: PlanRequest) -> dict[str, float]:
     return prices
 
 
-def _evaluate_one(args: tuple[Candidate, PlanRequest]) -> Evaluation:
-    cand, req = args
-    return evaluate(cand, req.model, req.traffic, req.slo, req.max_replicas, req.num_requests, req.seed)
+def _evaluate_group(args: tuple[list[Candidate], PlanRequest]) -> list[Evaluation]:
+    """Configurations that differ only in their engine flags, in turn: each starts its replica search
+    from the count its predecessor needed, which is usually the answer or next to it."""
+    cands, req = args
+    out: list[Evaluation] = []
+    hint = None
+    for cand in cands:
+        ev = evaluate(cand, req.model, req.traffic, req.slo, req.max_replicas, req.num_requests, req.seed,
+                      hint=hint)
+        out.append(ev)
+        hint = ev.replicas or hint
+    return out
+
+
+def _groups(cands: list[Candidate]) -> list[list[int]]:
+    """Indices of the candidates, grouped by GPU, engine and layout, in their order."""
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(cands):
+        groups.setdefault((c.gpu, c.engine, c.tp, c.pp, c.dp), []).append(i)
+    return list(groups.values())
 
 
 def default_workers() -> int:
@@ -127,16 +144,23 @@ def make_plan(req: PlanRequest, workers: int = 1, on_progress: Callable[[int, in
     t0 = time.monotonic()
     done: list[Evaluation | None] = [None] * len(cands)
     report = on_progress or (lambda _done, _total: None)
+    groups, finished = _groups(cands), 0
+
+    def keep(group: list[int], evaluations: list[Evaluation]) -> None:
+        nonlocal finished
+        for i, ev in zip(group, evaluations):
+            done[i] = ev
+        finished += len(group)
+        report(finished, len(cands))
+
     if workers <= 1:
-        for i, cand in enumerate(cands):
-            done[i] = _evaluate_one((cand, req))
-            report(i + 1, len(cands))
+        for group in groups:
+            keep(group, _evaluate_group(([cands[i] for i in group], req)))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_evaluate_one, (cand, req)): i for i, cand in enumerate(cands)}
-            for n, future in enumerate(as_completed(futures), 1):
-                done[futures[future]] = future.result()
-                report(n, len(cands))
+            futures = {pool.submit(_evaluate_group, ([cands[i] for i in group], req)): group for group in groups}
+            for future in as_completed(futures):
+                keep(futures[future], future.result())
     evaluations = [e for e in done if e is not None]
     return PlanResult(req, prices, evaluations, price_plans(evaluations, req.traffic, prices),
                       time.monotonic() - t0)
