@@ -12,13 +12,22 @@ load, so a scenario's *highest* load level is the most informative one to measur
 early stopping on (``search.prune``), ``search.level_order: informative`` (the default), the
 ``best_feasible`` selection, one objective that is a rate (higher is better).
 Otherwise the levels run lowest load first, as written. The stopping rules live in ``early_stop``.
+``confirm_full`` runs the final best once more with every level, so the answer rests on a full
+benchmark.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..bench.metrics import higher_is_better
+from ..engines import get_adapter
 from ..spec.task import Task
 from ..spec.workload import Workload
+from .scoring import is_feasible, objective_values, select_metrics
+
+if TYPE_CHECKING:
+    from .tuner import Tuner
 
 Level = tuple[str, int | None, float | None]
 
@@ -58,3 +67,37 @@ def workload_for(task: Task) -> Workload:
     if not informative(task) or len(task.workload.levels()) < 2:
         return task.workload
     return InformativeWorkload.model_validate(task.workload.model_dump())
+
+
+def confirm_full(tuner: "Tuner") -> None:
+    """The best experiment, when early stopping skipped some of its levels, runs once more with every
+    level; that full measurement becomes its record (score, levels, feasibility)."""
+    task, store = tuner.task, tuner.store
+    if not informative(task) or tuner.cancel.is_set():
+        return
+    sign = 1 if task.objective.maximize else -1
+    done = [e for e in store.experiments(tuner.task_id)
+            if e.status == "succeeded" and not e.baseline and e.score is not None]
+    best = max(done, key=lambda e: sign * e.score, default=None)
+    if best is None or len(best.levels or []) >= len(task.workload.levels()):
+        return
+    need = get_adapter(task.engine).gpu_count({**task.fixed_args, **best.params})
+    gpus = tuner.pool.acquire(need, cancel=tuner.cancel)
+    try:
+        tuner._emit("experiment_phase", best.id, phase="confirming (full benchmark)")
+        outcome = tuner.runner.run(best.params, gpus, f"{task.name}-exp{best.id}-full", lambda _p: None,
+                                   lambda _l: True, tuner.cancel)
+    finally:
+        tuner.pool.release(gpus)
+    if not outcome.ok:
+        tuner._emit("experiment_confirmed", best.id, full=False, error=outcome.error)
+        return
+    metrics = select_metrics(task, outcome.levels)
+    values = objective_values(task, metrics)
+    fields: dict = {"levels": outcome.levels, "metrics": metrics, "score": values[0], "scores": values,
+                    "extra": {**best.extra, "full_confirmation": {"screened_score": best.score,
+                                                                 "screened_levels": len(best.levels or [])}}}
+    if not is_feasible(task, metrics):
+        fields.update(status="infeasible", error="SLO not met on the full confirmation benchmark")
+    store.update_experiment(best.id, **fields)
+    tuner._emit("experiment_confirmed", best.id, full=True, score=values[0])

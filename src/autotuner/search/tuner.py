@@ -23,6 +23,7 @@ from .baseline import baseline_equivalent, defaults_in_space, run_baseline
 from .confirm import confirm_top
 from .early_stop import EarlyStopper, make_pruner
 from .feasibility import known_constraint_violation
+from .fidelity import confirm_full
 from .leases import LeaseKeeper, default_worker_name
 from .runners import ExperimentRunner, Outcome
 from .samplers import make_sampler
@@ -161,6 +162,7 @@ class Tuner:
             self.leases.take_back_expired(self.study, self._taken_back)
             run_baseline(self, wait=True)  # its first run was lost with a dead worker
             confirm_top(self)
+            confirm_full(self)  # the best, if early stopping skipped some of its levels
         if self.cancel.is_set():
             raise TaskCancelled()
 
