@@ -79,7 +79,7 @@ def confirm_full(tuner: "Tuner") -> None:
     done = [e for e in store.experiments(tuner.task_id)
             if e.status == "succeeded" and not e.baseline and e.score is not None]
     best = max(done, key=lambda e: sign * e.score, default=None)
-    if best is None or len(best.levels or []) >= len(task.workload.levels()):
+    if best is None or (best.extra or {}).get("early_stop") != "settled":
         return
     need = get_adapter(task.engine).gpu_count({**task.fixed_args, **best.params})
     gpus = tuner.pool.acquire(need, cancel=tuner.cancel)

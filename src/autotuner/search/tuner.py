@@ -346,7 +346,7 @@ class Tuner:
                                             metrics=metrics, levels=outcome.levels, score=score, scores=values,
                                             error=error, log_path=outcome.log_path, phase=None,
                                             extra={"timings": outcome.timings, "reason": outcome.reason,
-                                                   "telemetry": outcome.telemetry})
+                                                   "telemetry": outcome.telemetry, "early_stop": outcome.verdict})
         if not kept:  # our lease lapsed (a stalled or cut-off worker) and another tuner took it back
             self._emit("experiment_result_dropped", exp.id, params=params, status=status,
                        reason="the lease had expired and the experiment was taken back")
