@@ -181,14 +181,24 @@ def summarize(rows: list[dict]) -> None:
     by = {(r["setup"], r["strategy"]): r for r in rows}
     print()
     for setup in dict.fromkeys(r["setup"] for r in rows):
-        base = by.get((setup, "main"))
-        for strategy in ("default", "no-stop"):
+        base, off = by.get((setup, "main")), by.get((setup, "no-stop"))
+        for strategy in ("default", "as-written", "no-stop"):
             mine = by.get((setup, strategy))
-            if base is None or mine is None or None in base["runs"] or None in mine["runs"]:
+            if mine is None or None in mine["runs"]:
                 continue
-            m = statistics.median(_total(x) for x in mine["runs"])
-            b = statistics.median(_total(x) for x in base["runs"])
-            print(f"{setup:30} {strategy} vs main: {100 * (1 - m / b):5.1f}% fewer GPU-seconds (median)")
+            parts = []
+            if base is not None and None not in base["runs"] and strategy != "no-stop":
+                m = statistics.median(_total(x) for x in mine["runs"])
+                b = statistics.median(_total(x) for x in base["runs"])
+                parts.append(f"{100 * (1 - m / b):5.1f}% fewer GPU-seconds than main (median)")
+            if off is not None and None not in off["runs"] and strategy != "no-stop":
+                # Early stopping alone: benchmark GPU-seconds per experiment, against no early stopping.
+                per = statistics.median(x["benchmark"] / x["experiments"] for x in mine["runs"])
+                per_off = statistics.median(x["benchmark"] / x["experiments"] for x in off["runs"])
+                parts.append(f"early stopping saves {100 * (1 - per / per_off):5.1f}% of benchmark GPU-s per experiment")
+            ratio = min(x["score"] for x in mine["runs"]) / mine["optimum"]
+            parts.append(f"worst seed's pick at {100 * ratio:.1f}% of the optimum")
+            print(f"{setup:30} {strategy:10} " + "; ".join(parts))
 
 
 def _total(x: dict) -> float:
@@ -202,9 +212,13 @@ def main() -> int:
     p.add_argument("--main-src", type=Path, help="src/ of today's main, for the 'main' rows")
     p.add_argument("--startup-seconds", type=float, help="one start-up time for every model")
     p.add_argument("--json", type=Path, help="write the rows here instead of printing the table")
+    p.add_argument("--table", type=Path, nargs="+", help="print the table of rows saved with --json, and exit")
     p.add_argument("--truth-cache", type=Path, default=Path("/tmp/gpu_time_truth.pkl"),
                    help="the measured spaces (made when absent; delete it after changing the simulator)")
     args = p.parse_args()
+    if args.table:
+        summarize([row for path in args.table for row in json.loads(path.read_text())])
+        return 0
     truths(args.truth_cache)  # measured once, before both trees replay it
     main_run = None
     if args.main_src is not None:  # alongside, in its own interpreter on the other source tree

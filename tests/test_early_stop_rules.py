@@ -94,3 +94,37 @@ def test_two_scenarios_stop_only_when_both_are_decided():
 def test_prune_off_never_stops():
     stopper = EarlyStopper(make_task(prune=False), None, incumbent=1e9)
     assert stopper.on_level(level(2, 1.0, 5.0)) is True and stopper.verdict is None
+
+
+def test_a_tuning_run_skips_levels_and_confirms_the_best_with_every_level():
+    from autotuner.deploy.gpu_pool import GpuPool
+    from autotuner.search.session import RunOptions, prepare_task
+    from autotuner.search.tuner import Tuner
+    from autotuner.store import Store
+
+    from .fake_runner import FakeRunner, tmp_db
+
+    def model(params, c):  # throughput grows with load; mrr=16 meets the TTFT SLO at every load
+        mrr = params["max-running-requests"]
+        return {"output_throughput": 10.0 * c + mrr, "ttft_p90": 0.2 if mrr == 16 else 0.3 * c,
+                "num_requests": 100.0}
+
+    task = make_task(strategy="grid", baseline=False)
+    store = Store(f"sqlite:///{tmp_db()}")
+    task_id = prepare_task(store, task, RunOptions())
+    runner = FakeRunner(model, concurrency=(32, 8, 2), scenario=SCENARIO)  # the informative order
+    Tuner(task, store, task_id, runner, GpuPool([0])).run()
+    exps = {e.params["max-running-requests"]: e for e in store.experiments(task_id)}
+    # mrr=16 settles at c=32 (one level), then is confirmed with every level (a third runner call).
+    assert len(runner.calls) == 3
+    best = exps[16]
+    assert best.status == "succeeded" and len(best.levels) == 3
+    assert best.extra["full_confirmation"] == {"screened_score": 336.0, "screened_levels": 1}
+    assert best.score == 336.0  # the full benchmark agrees: the highest load was its best level
+    # mrr=8 misses the SLO at c=32 and c=8; once mrr=16 is the incumbent, c=8's bound (88 x 1.16)
+    # cannot beat 336: not competitive, c=2 is skipped. Before it, it would measure down to c=2.
+    first = runner.calls[0]["max-running-requests"]
+    if first == 16:
+        assert exps[8].status == "pruned" and len(exps[8].levels) == 2
+    else:
+        assert exps[8].status == "succeeded" and exps[8].score == 28.0 and len(exps[8].levels) == 3

@@ -1,5 +1,6 @@
 """Confirmation under noise: the top configurations (and the baseline) run again; the best is chosen
-on the mean, and the spread is reported."""
+on the mean, and the spread is reported. And the best of a screened search (early stopping skipped
+some of its levels) runs once more in full."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import statistics
 from ..spec.task import Task
 from ..store import ExperimentRow, Store
 from ..store.models import utcnow
-from .experiment import ExperimentExecutor
-from .scoring import is_feasible, objective_values
+from .experiment import ExperimentExecutor, experiment_name
+from .fidelity import informative
+from .scoring import is_feasible, objective_values, select_metrics
 
 
 def confirm_top(task: Task, store: Store, task_id: int, executor: ExperimentExecutor) -> None:
@@ -51,4 +53,30 @@ def _summarize(task: Task, store: Store, executor: ExperimentExecutor, exp: Expe
     executor.events.emit("experiment_confirmed", exp.id, spread=spread)
 
 
-__all__ = ["confirm_top"]
+def confirm_full(task: Task, store: Store, task_id: int, executor: ExperimentExecutor) -> None:
+    """The best experiment, when early stopping skipped some of its levels, runs once more with every
+    level; that full measurement becomes its record (score, levels, feasibility)."""
+    if not informative(task) or executor.cancel.is_set():
+        return
+    sign = 1 if task.objective.maximize else -1
+    done = [e for e in store.experiments(task_id) if e.status == "succeeded" and not e.baseline and e.score is not None]
+    best = max(done, key=lambda e: sign * e.score, default=None)
+    if best is None or (best.extra or {}).get("early_stop") != "settled":
+        return
+    outcome = executor.rerun(best, "confirming (full benchmark)", experiment_name(task.name, best.id, "full"))
+    if outcome is None or not outcome.ok:
+        executor.events.emit("experiment_confirmed", best.id, full=False,
+                             error=outcome.error if outcome is not None else "cancelled")
+        return
+    metrics = select_metrics(task, outcome.levels)
+    values = objective_values(task, metrics)
+    fields: dict = {"levels": outcome.levels, "metrics": metrics, "score": values[0], "scores": values,
+                    "extra": {**best.extra, "full_confirmation": {"screened_score": best.score,
+                                                                 "screened_levels": len(best.levels or [])}}}
+    if not is_feasible(task, metrics):
+        fields.update(status="infeasible", error="SLO not met on the full confirmation benchmark")
+    store.update_experiment(best.id, **fields)
+    executor.events.emit("experiment_confirmed", best.id, full=True, score=values[0])
+
+
+__all__ = ["confirm_full", "confirm_top"]

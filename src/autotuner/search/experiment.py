@@ -29,7 +29,7 @@ BRIEF_METRICS = ("ttft_p90", "tpot_p90", "output_throughput", "output_throughput
                  "success_rate")
 
 
-def experiment_name(task_name: str, exp_id: int, repeat: int | None = None) -> str:
+def experiment_name(task_name: str, exp_id: int, repeat: int | str | None = None) -> str:
     """The name an experiment's engine (process, container, cluster object, log file) goes by."""
     return f"{task_name}-exp{exp_id}" + (f"-repeat{repeat}" if repeat is not None else "")
 
@@ -114,7 +114,7 @@ class ExperimentExecutor:
                                             log_path=outcome.log_path or self.runner.log_path(
                                                 experiment_name(self.task.name, exp.id)),
                                             extra={"timings": outcome.timings, "reason": outcome.reason,
-                                                   "telemetry": outcome.telemetry})
+                                                   "telemetry": outcome.telemetry, "early_stop": outcome.verdict})
         if not kept:
             self.events.emit("experiment_result_dropped", exp.id, params=params, status=status,
                              reason="the lease had expired and the experiment was taken back")
@@ -131,19 +131,23 @@ class ExperimentExecutor:
         self.store.update_experiment(exp.id, status="rejected", error=reason, finished_at=utcnow())
         self.events.emit("experiment_finished", exp.id, params=params, status="rejected", error=reason)
 
-    def measure_again(self, exp: ExperimentRow, repeat: int) -> dict | None:
-        """A confirmation run of a finished experiment: its metrics, or None when it did not succeed."""
+    def rerun(self, exp: ExperimentRow, phase: str, name: str) -> Outcome | None:
+        """A finished experiment measured again with every level (no early stop); None when cancelled
+        while waiting for its GPUs."""
         try:
             gpus = self.pool.acquire(self.gpu_count(exp.params), cancel=self.cancel)
         except PoolCancelled:
             return None
         try:
-            self.events.emit("experiment_phase", exp.id, phase=f"confirming (repeat {repeat})")
-            outcome = self.runner.run(exp.params, gpus, experiment_name(self.task.name, exp.id, repeat),
-                                      lambda _phase: None, lambda _level: True, self.cancel)
+            self.events.emit("experiment_phase", exp.id, phase=phase)
+            return self.runner.run(exp.params, gpus, name, lambda _phase: None, lambda _level: True, self.cancel)
         finally:
             self.pool.release(gpus)
-        return select_metrics(self.task, outcome.levels) if outcome.ok else None
+
+    def measure_again(self, exp: ExperimentRow, repeat: int) -> dict | None:
+        """A confirmation run of a finished experiment: its metrics, or None when it did not succeed."""
+        outcome = self.rerun(exp, f"confirming (repeat {repeat})", experiment_name(self.task.name, exp.id, repeat))
+        return select_metrics(self.task, outcome.levels) if outcome is not None and outcome.ok else None
 
     def take_back(self, exp_id: int, params: dict, requeued: bool) -> None:
         """An experiment whose worker stopped renewing its lease: its engine is reaped if reachable."""

@@ -12,6 +12,8 @@ load, so a scenario's *highest* load level is the most informative one to measur
 early stopping on (``search.prune``), ``search.level_order: informative`` (the default), the
 ``best_feasible`` selection, one objective that is a rate (higher is better).
 Otherwise the levels run lowest load first, as written. The stopping rules live in ``early_stop``.
+``confirm.confirm_full`` runs the final best once more with every level, so the answer rests on a full
+benchmark.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from ..spec.task import Task
 from ..store import ExperimentRow, Store, params_key
 from ..store.models import ACTIVE, FINISHED, utcnow
 from .baseline import Baseline
-from .confirm import confirm_top
+from .confirm import confirm_full, confirm_top
 from .experiment import EventSink, Events, Executed, ExperimentExecutor
 from .feasibility import known_constraint_violation
 from .leases import LeaseKeeper, default_worker_name
@@ -149,6 +149,7 @@ class Tuner:
             self.leases.take_back_expired(self.study, self.executor.take_back)
             self._run_baseline(wait=True)  # its first run was lost with a dead worker
             confirm_top(self.task, self.store, self.task_id, self.executor)
+            confirm_full(self.task, self.store, self.task_id, self.executor)  # the best, if early stopping skipped levels
         if self.cancel.is_set():
             raise TaskCancelled()
 
