@@ -98,7 +98,7 @@ def test_prune_off_never_stops():
 
 def test_a_tuning_run_skips_levels_and_confirms_the_best_with_every_level():
     from autotuner.deploy.gpu_pool import GpuPool
-    from autotuner.search.session import RunOptions, prepare_task
+    from autotuner.service.session import RunOptions, prepare_task
     from autotuner.search.tuner import Tuner
     from autotuner.store import Store
 
