@@ -10,9 +10,9 @@ complete, feasible experiment scores >= 98% of the optimum. Every experiment pay
 from the model-size table (``--startup-seconds`` overrides it) plus the benchmark time of the levels
 it ran, on its GPUs; the rest of the 8-GPU node is idle meanwhile (experiments run one at a time).
 
-Strategies: ``default`` (this tree: levels highest load first with their stopping rules, see
-``search/fidelity.py`` and ``search/early_stop.py``), ``as-written`` (this tree, levels lowest load
-first), ``no-stop`` (this tree, ``search.prune`` off), and ``main`` (the same harness run on another source tree, ``--main-src``: today's main).
+Strategies: ``default`` (this tree's defaults: levels lowest load first, early stopping),
+``informative`` (``search.level_order: informative``: highest load first with the rules of
+``search/early_stop.py``), ``no-stop`` (``search.prune`` off), and ``main`` (the same harness run on another source tree, ``--main-src``: today's main).
 Printed per setup and strategy: median and worst GPU-seconds to the target over the seeds, the
 median split start-up / benchmark / idle, and in how many seeds the target was reached.
 """
@@ -20,6 +20,7 @@ median split start-up / benchmark / idle, and in how many seeds the target was r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -44,6 +45,7 @@ from autotuner.store import Store, params_key
 from search_efficiency import SETUPS, measure_truth
 
 NODE_GPUS = 8
+LEVEL_FIELDS = {f.name for f in dataclasses.fields(LevelResult)}  # main's LevelResult has fewer
 # Engine start-up (weights load, CUDA graphs) by model size, in seconds.
 STARTUP_BY_SIZE = ((1, 20.0), (8, 40.0), (70, 180.0))
 
@@ -103,7 +105,7 @@ class GpuTimeRunner:
             lv = by_key[key]
             levels.append(lv)
             bench += lv["metrics"].get("duration", 0.0)
-            if not on_level(LevelResult(**lv)):
+            if not on_level(LevelResult(**{k: v for k, v in lv.items() if k in LEVEL_FIELDS})):
                 stopped = True
                 break
         self._charge(len(gpus), self.startup, bench)
@@ -121,8 +123,8 @@ class GpuTimeRunner:
 
 def run_strategy(setup, truth, optimum: float, seed: int, strategy: str) -> Spend:
     doc = setup.task("bayesian", seed, len(truth), prune=strategy != "no-stop")
-    if strategy == "as-written":  # this tree's stopping rules, levels lowest load first
-        doc["search"]["level_order"] = "as_written"
+    if strategy == "informative":  # this tree's opt-in: levels highest load first, with their rules
+        doc["search"]["level_order"] = "informative"
     task = task_from_dict(doc)
     store = Store("sqlite://")
     task_id = prepare_task(store, task, RunOptions())
@@ -182,7 +184,7 @@ def summarize(rows: list[dict]) -> None:
     print()
     for setup in dict.fromkeys(r["setup"] for r in rows):
         base, off = by.get((setup, "main")), by.get((setup, "no-stop"))
-        for strategy in ("default", "as-written", "no-stop"):
+        for strategy in ("default", "informative", "no-stop"):
             mine = by.get((setup, strategy))
             if mine is None or None in mine["runs"]:
                 continue
@@ -208,7 +210,7 @@ def _total(x: dict) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--strategies", default="default,no-stop")
+    p.add_argument("--strategies", default="default,informative,no-stop")
     p.add_argument("--main-src", type=Path, help="src/ of today's main, for the 'main' rows")
     p.add_argument("--startup-seconds", type=float, help="one start-up time for every model")
     p.add_argument("--json", type=Path, help="write the rows here instead of printing the table")

@@ -14,7 +14,8 @@ SCENARIO = "D(64,16)"
 
 def make_task(objective: dict | None = None, **search) -> object:
     return task_from_dict({"name": "rules", "model": "m", "engine": "sglang",
-                           "search": {"space": {"max-running-requests": [8, 16]}, **search},
+                           "search": {"space": {"max-running-requests": [8, 16]}, "level_order": "informative",
+                                      **search},
                            "objective": objective or {"maximize": "output_throughput"}, "slo": {"ttft_p90": 1.0},
                            "workload": {"scenarios": [SCENARIO], "concurrency": [2, 8, 32], "num_requests": 100}})
 
@@ -31,6 +32,8 @@ def test_informative_order_is_highest_load_first_and_only_for_rate_objectives():
     assert isinstance(workload_for(task), InformativeWorkload)
     assert [c for _, c, _ in workload_for(make_task(level_order="as_written")).levels()] == [2, 8, 32]
     assert not informative(make_task(prune=False))
+    default = task_from_dict({**task.model_dump(mode="json"), "search": {"space": {"max-running-requests": [8]}}})
+    assert not informative(default)  # opt-in: the default order is as written
     latency = make_task({"minimize": "ttft_p90"})
     assert not informative(latency) and workload_for(latency) is latency.workload
     assert isinstance(make_pruner(task), __import__("optuna").pruners.NopPruner)  # its own rules decide
@@ -62,11 +65,11 @@ def test_cannot_beat_the_incumbent_counts_the_measurement_error():
     # 100 requests: relative error bound 1.645 / sqrt(100) = 16.45%.
     assert upper_bound(100.0, 100) == pytest.approx(116.45, abs=0.01)
     clear = EarlyStopper(make_task(), None, incumbent=120.0)
-    assert clear.on_level(level(32, 100.0, 3.0)) is False and clear.verdict == "not competitive"
+    assert clear.on_level(level(32, 100.0, 3.0)) is False and clear.verdict == "outclassed"
     close = EarlyStopper(make_task(), None, incumbent=110.0)  # within the error: measure lower loads
     assert close.on_level(level(32, 100.0, 3.0)) is True and close.verdict is None
     many = EarlyStopper(make_task(), None, incumbent=110.0)  # 10 000 requests: a 1.6% bound
-    assert many.on_level(level(32, 100.0, 3.0, n=10_000)) is False and many.verdict == "not competitive"
+    assert many.on_level(level(32, 100.0, 3.0, n=10_000)) is False and many.verdict == "outclassed"
     nobody = EarlyStopper(make_task(), None)  # no incumbent yet: nothing to lose against
     assert nobody.on_level(level(32, 100.0, 3.0)) is True
 
@@ -122,9 +125,9 @@ def test_a_tuning_run_skips_levels_and_confirms_the_best_with_every_level():
     assert best.extra["full_confirmation"] == {"screened_score": 336.0, "screened_levels": 1}
     assert best.score == 336.0  # the full benchmark agrees: the highest load was its best level
     # mrr=8 misses the SLO at c=32 and c=8; once mrr=16 is the incumbent, c=8's bound (88 x 1.16)
-    # cannot beat 336: not competitive, c=2 is skipped. Before it, it would measure down to c=2.
+    # cannot beat 336: outclassed (recorded as measured: infeasible), c=2 is skipped. Before it, it would measure down to c=2.
     first = runner.calls[0]["max-running-requests"]
     if first == 16:
-        assert exps[8].status == "pruned" and len(exps[8].levels) == 2
+        assert exps[8].status == "infeasible" and len(exps[8].levels) == 2
     else:
         assert exps[8].status == "succeeded" and exps[8].score == 28.0 and len(exps[8].levels) == 3

@@ -14,7 +14,8 @@ Levels highest load first (``fidelity.informative``), per family of levels (``fi
   confidence bound is below the best feasible score of the task so far, the family cannot win;
 - *cannot meet the SLO*: the lowest level misses a latency SLO (higher ones did already).
 The benchmark stops once every family left is decided. An experiment whose families all lost to
-the incumbent is "not competitive" (pruned); one that settled is a complete measurement.
+the incumbent is "outclassed": recorded by the levels it measured (which missed the SLO), so the
+sampler still learns from it; one that settled is a complete measurement.
 
 The confidence bound treats the objective as a rate counted over the level's requests: its
 relative standard error is about ``1/sqrt(n)`` (Poisson counting), so the bound is
@@ -55,7 +56,7 @@ class EarlyStopper:
         self.task, self.trial, self.incumbent = task, trial, incumbent
         self.informative = informative(task)
         self.levels = workload_for(task).levels()
-        self.verdict: str | None = None  # None | "hopeless" | "not competitive" | "slo" | "settled"
+        self.verdict: str | None = None  # None | hopeless | not competitive | slo | settled | outclassed
         self.best_so_far: float | None = None
         self.step = 0
         self.decided: dict[tuple[str, bool], str] = {}  # family -> "settled" | "lost" | "infeasible"
@@ -101,7 +102,9 @@ class EarlyStopper:
                 return True  # nothing left to skip: a plain measurement
             outcomes = set(self.decided.values())
             if outcomes == {"lost"}:
-                self.verdict = "not competitive"
+                # Not "not competitive" (pruned, which tells the sampler nothing): the measured levels
+                # missed the SLO, so the experiment is recorded by them and the sampler learns why.
+                self.verdict = "outclassed"
             elif "settled" in outcomes:
                 self.verdict = "settled"
             else:

@@ -9,7 +9,8 @@ load, so a scenario's *highest* load level is the most informative one to measur
 - only when it misses the SLO do the lower levels matter, and then in descending order again.
 
 ``workload_for(task)`` gives the workload in that order when it applies (``informative(task)``):
-early stopping on (``search.prune``), ``search.level_order: informative`` (the default), the
+early stopping on (``search.prune``), ``search.level_order: informative`` (opt-in: see
+``benchmarks/gpu_time.py`` for when it pays; the default is ``as_written``), the
 ``best_feasible`` selection, one objective that is a rate (higher is better).
 Otherwise the levels run lowest load first, as written. The stopping rules live in ``early_stop``.
 ``confirm.confirm_full`` runs the final best once more with every level, so the answer rests on a full

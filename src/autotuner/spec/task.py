@@ -89,9 +89,9 @@ class SearchSpec(_Strict):
     repeats: int = Field(default=1, ge=1, description="confirmation runs of the top configurations")
     top_k: int = Field(default=0, ge=0, description="how many top configurations to confirm")
     prune: bool = True
-    level_order: Literal["informative", "as_written"] = Field(
-        default="informative", description="with prune: each scenario's highest load level first, when the "
-        "objective is a rate (see search/fidelity.py); as_written: lowest load first")
+    level_order: Literal["as_written", "informative"] = Field(
+        default="as_written", description="as_written: lowest load first; informative (with prune): each "
+        "scenario's highest load level first when the objective is a rate (see search/fidelity.py)")
     baseline: bool = True
 
     @field_validator("space")
