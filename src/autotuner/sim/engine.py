@@ -201,7 +201,7 @@ def _check_layout(cfg: EngineConfig, model: ModelSpec) -> None:
                                   f"divisible by tensor parallel size ({tp}).")
         raise SimStartupError(f"ValueError: Total number of attention heads ({model.heads}) must be divisible "
                               f"by tensor parallel size ({tp}).")
-    if model.kv_heads % tp and tp % model.kv_heads:
+    if model.kv_heads % tp and tp % model.kv_heads and not model.is_mla:
         raise SimStartupError(f"ValueError: Total number of key-value heads ({model.kv_heads}) must be divisible "
                               f"by tensor parallel size ({tp}), or the other way round.")
     if cfg.pp > model.layers:
