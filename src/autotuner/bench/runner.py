@@ -24,6 +24,7 @@ from .prompts import PromptSource, load_dataset
 from .request_sample import request_sample
 from .result import BenchmarkResult, LevelResult
 from .seeds import arrival_gaps, prompt_rng, shape_rng
+from .event_loop import run_loop
 from .workers import LazySchedule, LevelJob, WorkerPool, default_workers
 
 LevelCallback = Callable[[LevelResult], bool]
@@ -231,16 +232,6 @@ def benchmark(base_url: str, model: str, workload: Workload, slo: dict[str, floa
                 watcher.cancel()
 
     return run_loop(main())
-
-
-def run_loop(main: Awaitable[BenchmarkResult]) -> BenchmarkResult:
-    """Run ``main`` in a fresh event loop: uvloop's when installed (less client CPU per
-    request than asyncio's), so the client is less often what limits a level."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)  # type: ignore[arg-type]
-    return uvloop.run(main)  # type: ignore[arg-type]
 
 
 async def _watch(cancel: threading.Event, stop: asyncio.Event, interval: float = 0.1) -> None:

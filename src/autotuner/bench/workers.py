@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .event_loop import run_loop
 from .merge import ClientLoad, cpu_share, merge_records
 from .metrics import RequestRecord
 from .prompts import Prompt, PromptSource
@@ -140,7 +141,6 @@ async def _run_job(job: LevelJob, counter: Any, stop: Any) -> list[RequestRecord
 
 def _process_main(conn: Any, counter: Any, stop: Any, go: Any, start: Any) -> None:
     from . import client  # noqa: F401  (imported before "ready": a level's start is not spent importing)
-    from .runner import run_loop
 
     conn.send("ready")
     while True:

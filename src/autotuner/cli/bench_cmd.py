@@ -11,9 +11,9 @@ import typer
 from pydantic import ValidationError
 from rich.live import Live
 
-from ..bench.metrics import metric_names
 from ..bench.result import LevelResult
 from ..spec.scenarios import parse_scenario
+from .options import parse_slo as _slo, usage_error as _fail
 from .screen import Column, Fitted, finite, fit_table, make_console, say
 
 console = make_console()
@@ -33,11 +33,6 @@ _COLUMNS = (  # header, metric, scale, format, priority (higher stays when the w
 TITLE = "benchmark (latencies in ms)"
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]{message}[/red]", highlight=False)
-    return typer.Exit(2)
-
-
 def _numbers(text: str, flag: str, kind: type) -> list:
     out = []
     for part in (p.strip() for p in text.split(",")):
@@ -52,21 +47,6 @@ def _numbers(text: str, flag: str, kind: type) -> list:
             raise _fail(f"{flag}: {part!r} must be greater than 0")
         out.append(value)
     return out
-
-
-def _slo(items: list[str]) -> dict[str, float]:
-    known = metric_names()
-    slo: dict[str, float] = {}
-    for item in items:
-        metric, sep, value = item.partition("=")
-        metric = metric.strip()
-        if not sep or metric not in known:
-            raise _fail(f"--slo {item!r}: expected METRIC=VALUE with METRIC one of: {', '.join(known)}")
-        try:
-            slo[metric] = float(value)
-        except ValueError:
-            raise _fail(f"--slo {item!r}: {value.strip()!r} is not a number") from None
-    return slo
 
 
 def _table(levels: list[LevelResult], scenarios: int) -> Fitted:

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..hardware.gpus import GPUS
-from .bench_cmd import _fail, _slo
+from .options import parse_slo as _slo, usage_error as _fail
 
 WIDTH = 80
 console = Console(width=WIDTH, soft_wrap=False)
