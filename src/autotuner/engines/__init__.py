@@ -21,4 +21,8 @@ def register(name: str, adapter: type[EngineAdapter]) -> None:
     _ADAPTERS[name] = adapter
 
 
+from .trtllm import TensorRTLLM  # noqa: E402  (registered like a plug-in engine)
+
+register("trtllm", TensorRTLLM)
+
 __all__ = ["EngineAdapter", "get_adapter", "register"]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..bench.metrics import higher_is_better, metric_names
 from .workload import Workload
 
-ENGINES = ("sglang", "vllm", "llamacpp")
+ENGINES = ("sglang", "vllm", "llamacpp", "trtllm")
 DEPLOYMENTS = ("local", "docker", "kubernetes")
 STRATEGIES = ("grid", "random", "bayesian", "gp")
 GPUS = ("h100", "h200", "a100", "l40s")
@@ -170,7 +170,7 @@ class Task(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     model: ModelRef
-    engine: Literal["sglang", "vllm", "llamacpp"]
+    engine: Literal["sglang", "vllm", "llamacpp", "trtllm"]
     engine_version: str | None = None
     deployment: Literal["local", "docker", "kubernetes"] = "local"
     gpus: int | list[int] = 1
