@@ -252,6 +252,9 @@ class Scheduler(ABC):
 
 def make_scheduler(config: EngineConfig, cost_model: CostModel, capacity_tokens: int,
                    rng: random.Random | None = None) -> Scheduler:
+    if config.personality == "trtllm":
+        from .sched_trtllm import TRTLLMScheduler
+        return TRTLLMScheduler(config, cost_model, capacity_tokens, rng)
     if config.personality == "sglang":
         from .sched_sglang import SGLangScheduler
         return SGLangScheduler(config, cost_model, capacity_tokens, rng)
