@@ -42,6 +42,8 @@ class TRTLLMScheduler(Scheduler):
         for req in ordered:
             if budget <= 0:
                 break
+            if result.preempted and req not in self.running:
+                continue  # paused this iteration to make room for an earlier request
             n = self._piece(req, budget)
             if n <= 0:
                 continue
