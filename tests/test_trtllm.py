@@ -234,3 +234,21 @@ def test_kubernetes_render_validates_against_the_ome_crds():
     volume = next(v for v in isvc["spec"]["engine"]["volumes"] if v["name"] == mount["name"])
     assert volume["configMap"]["name"] == config["metadata"]["name"]
     assert yaml.safe_load(config["data"][Path(path).name])["cuda_graph_config"] == {"max_batch_size": 128}
+
+
+def test_the_real_trtllm_serve_parser_accepts_the_argv_and_the_yaml(tmp_path):
+    serve = pytest.importorskip(
+        "tensorrt_llm.commands.serve", reason="tensorrt-llm is not installed: its PyPI wheel is a stub that "
+        "downloads from pypi.nvidia.com, unreachable here; run in an environment with tensorrt-llm 1.2.1")
+    from tensorrt_llm.llmapi.llm_args import TorchLlmArgs
+    spec = get_adapter("trtllm").launch_spec(MODEL, MODEL, CONFIG)
+    argv = argv_with_files(spec.argv[1:], spec.files, tmp_path, "exp") + ["--host", "0.0.0.0", "--port", "8000"]
+    context = serve.serve.make_context("trtllm-serve", argv)  # click: raises UsageError on a bad flag
+    assert context.params["max_batch_size"] == 128
+    options = yaml.safe_load(spec.files[0].content)
+    assert set(options) <= set(TorchLlmArgs.model_fields)
+    for key, value in options.items():
+        kind = TorchLlmArgs.model_fields[key].annotation
+        for candidate in getattr(kind, "__args__", (kind,)):
+            if isinstance(value, dict) and hasattr(candidate, "model_validate"):
+                candidate.model_validate(value)  # pydantic: raises on an unknown or mistyped sub-field
