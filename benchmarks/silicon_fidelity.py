@@ -2,6 +2,7 @@
 """How closely the twin (``autotuner predict``) reproduces measured SGLang/vLLM runs on real GPUs.
 
     .venv/bin/python benchmarks/silicon_fidelity.py [--data FILE] [--json OUT] [--jobs 2] [--only SUBSTR]
+    .venv/bin/python benchmarks/silicon_fidelity.py --engine trtllm   # silicon_trtllm_agg.csv on the trtllm twin
 
 Every row of the silicon CSV (default ``../shared/silicon/silicon_sglang_vllm_agg.csv``; skipped with
 a reason when absent) goes through ``autotuner.sim.predict`` with the row's engine, GPU, model,
@@ -35,11 +36,24 @@ SILICON_CSV = Path("silicon") / "silicon_sglang_vllm_agg.csv"
 DEFAULT_DATA = next((p / "shared" / SILICON_CSV for p in (ROOT.parent, ROOT.parent.parent)
                      if (p / "shared" / SILICON_CSV).is_file()), ROOT.parent / "shared" / SILICON_CSV)
 METRICS = ("ttft", "tpot", "throughput")
+TRTLLM_CSV = DEFAULT_DATA.parent / "silicon_trtllm_agg.csv"
 
 
 def evaluate(row: SiliconRow) -> tuple[dict | None, str | None]:
     try:
         p = predict_row(row)
+    except (SimStartupError, ValueError) as e:
+        return None, str(e).strip().splitlines()[-1][:140]
+    if p.metrics.get("success_rate", 0) < 1.0:
+        return None, "the twin's engine rejected some requests"
+    return relative_errors(row, p), None
+
+
+def evaluate_trtllm(row: SiliconRow) -> tuple[dict | None, str | None]:
+    """``evaluate`` for a TensorRT-LLM row, on the trtllm personality."""
+    from autotuner.sim.silicon_trtllm import predict_trtllm_row
+    try:
+        p = predict_trtllm_row(row)
     except (SimStartupError, ValueError) as e:
         return None, str(e).strip().splitlines()[-1][:140]
     if p.metrics.get("success_rate", 0) < 1.0:
@@ -84,14 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the summary here")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--only", default="", help="only rows whose id contains this")
+    ap.add_argument("--engine", choices=("sglang-vllm", "trtllm"), default="sglang-vllm",
+                    help="trtllm: the TensorRT-LLM file (default data silicon_trtllm_agg.csv) on the trtllm twin")
     args = ap.parse_args(argv)
+    if args.engine == "trtllm" and args.data == DEFAULT_DATA:
+        args.data = TRTLLM_CSV
+    score = evaluate_trtllm if args.engine == "trtllm" else evaluate
     if not args.data.is_file():
         print(f"SKIP: {args.data} is absent (the measured runs live in ../shared/silicon/)")
         return 0
     rows = [r for r in read_rows(args.data) if args.only in r.id]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(evaluate, rows, chunksize=4)) if args.jobs > 1 else [evaluate(r) for r in rows]
+        results = list(pool.map(score, rows, chunksize=4)) if args.jobs > 1 else [score(r) for r in rows]
     elapsed = time.perf_counter() - t0
     groups, covered = defaultdict(list), defaultdict(list)
     reasons: Counter = Counter()

@@ -202,6 +202,8 @@ def trtllm_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=PORT)
     add_trtllm_flags(p, POSITIVE_INT, FRACTION)
+    # trtllm-serve reads the weight format from the checkpoint; the twin is told it
+    p.add_argument("--checkpoint-quantization", dest="quantization", choices=QUANTIZATIONS)
     return p
 
 
@@ -215,7 +217,7 @@ def _parse_trtllm(argv: list[str], common: dict) -> EngineConfig:
     options, text = read_extra_options(ns.extra_options)
     common = {**common, "ignored": _ignored(extra) + tuple(ignored_options(options)),
               "argv": argv_for_noise(argv, text)}
-    return EngineConfig(model=model, port=ns.port or 8000, host=ns.host or "localhost",
+    return EngineConfig(model=model, port=ns.port or 8000, host=ns.host or "localhost", quantization=ns.quantization,
                         **{**common, **trtllm_settings(ns, options)})
 
 
