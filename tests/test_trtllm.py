@@ -81,6 +81,16 @@ def test_the_example_validates():
     assert flag_problems(task()) == []
 
 
+def test_the_launch_command_writes_the_yaml_before_starting_trtllm_serve():
+    from autotuner.report.results import launch_command
+    text = launch_command(task(), {"max_batch_size": 64})
+    head, command = text.rsplit("\n", 1)
+    assert head.startswith("cat > extra-llm-api-options.yaml <<'EOF'") and head.endswith("EOF")
+    assert yaml.safe_load(head.split("\n", 1)[1].rsplit("EOF", 1)[0]) == {"enable_chunked_prefill": True}
+    assert command == (f"trtllm-serve {MODEL} --max_batch_size 64 "
+                       "--extra_llm_api_options extra-llm-api-options.yaml")
+
+
 # ---- deployers' file ---------------------------------------------------------------------------------
 
 def test_local_argv_gets_the_written_yaml_path(tmp_path):
@@ -234,6 +244,13 @@ def test_kubernetes_render_validates_against_the_ome_crds():
     volume = next(v for v in isvc["spec"]["engine"]["volumes"] if v["name"] == mount["name"])
     assert volume["configMap"]["name"] == config["metadata"]["name"]
     assert yaml.safe_load(config["data"][Path(path).name])["cuda_graph_config"] == {"max_batch_size": 128}
+
+
+def test_live_kubernetes_deployers_refuse_an_experiment_needing_the_yaml_with_what_to_do():
+    from autotuner.deploy.kubernetes.config_files import refuse_files
+    refuse_files(get_adapter("trtllm").launch_spec(MODEL, MODEL, {"max_batch_size": 8}))  # no file: fine
+    with pytest.raises(ValueError, match="--extra_llm_api_options.*autotuner render"):
+        refuse_files(get_adapter("trtllm").launch_spec(MODEL, MODEL, CONFIG))
 
 
 def test_the_real_trtllm_serve_parser_accepts_the_argv_and_the_yaml(tmp_path):

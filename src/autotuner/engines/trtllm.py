@@ -75,6 +75,14 @@ class TensorRTLLM(EngineAdapter):
         options = self.extra_options(config)
         return yaml.safe_dump(options, sort_keys=True) if options else None
 
+    def command_with_files(self, command: str, config: dict[str, Any]) -> str:
+        """A copy-ready ``command``: the YAML written by a here-document first, then passed to it."""
+        content = self.extra_options_yaml(config)
+        if content is None:
+            return command
+        return (f"cat > {EXTRA_OPTIONS_FILE} <<'EOF'\n{content}EOF\n"
+                f"{command} {EXTRA_OPTIONS_FLAG} {EXTRA_OPTIONS_FILE}")
+
     def launch_spec(self, model_id: str, served_name: str, config: dict[str, Any],
                     simulate: dict[str, Any] | None = None) -> LaunchSpec:
         config = dict(config)

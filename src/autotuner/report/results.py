@@ -28,7 +28,8 @@ def launch_command(task: Task, params: dict[str, Any]) -> str:
     argv += adapter.flag_args({**task.fixed_args, **params})
     if argv[0].endswith("python") or "python" in Path(argv[0]).name:
         argv[0] = "python"
-    return shlex.join(argv)
+    with_files = getattr(adapter, "command_with_files", None)  # TensorRT-LLM's extra-options YAML
+    return with_files(shlex.join(argv), {**task.fixed_args, **params}) if with_files else shlex.join(argv)
 
 
 def _clean(value: Any) -> Any:

@@ -39,3 +39,12 @@ def mount_files(container: dict[str, Any], pod: dict[str, Any], spec: LaunchSpec
     args = container.setdefault("args", [])
     for item in spec.files:
         args += [item.flag, f"{CONTAINER_CONFIG_DIR}/{item.name}"]
+
+
+def refuse_files(spec: LaunchSpec) -> None:
+    """The live deployers apply the engine objects only: an experiment that needs a file is refused
+    with what to do instead (``autotuner render`` shows the ConfigMap to apply)."""
+    if spec.files:
+        names = ", ".join(f"{item.flag} ({item.name})" for item in spec.files)
+        raise ValueError(f"{spec.engine} needs {names}: the Kubernetes deployers do not create its ConfigMap; "
+                         f"run with deployment local or docker, or apply the ConfigMap `autotuner render` prints")
