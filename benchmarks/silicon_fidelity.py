@@ -39,9 +39,9 @@ METRICS = ("ttft", "tpot", "throughput")
 TRTLLM_CSV = DEFAULT_DATA.parent / "silicon_trtllm_agg.csv"
 
 
-def evaluate(row: SiliconRow) -> tuple[dict | None, str | None]:
+def evaluate(row: SiliconRow, predictor=predict_row) -> tuple[dict | None, str | None]:
     try:
-        p = predict_row(row)
+        p = predictor(row)
     except (SimStartupError, ValueError) as e:
         return None, str(e).strip().splitlines()[-1][:140]
     if p.metrics.get("success_rate", 0) < 1.0:
@@ -52,13 +52,7 @@ def evaluate(row: SiliconRow) -> tuple[dict | None, str | None]:
 def evaluate_trtllm(row: SiliconRow) -> tuple[dict | None, str | None]:
     """``evaluate`` for a TensorRT-LLM row, on the trtllm personality."""
     from autotuner.sim.silicon_trtllm import predict_trtllm_row
-    try:
-        p = predict_trtllm_row(row)
-    except (SimStartupError, ValueError) as e:
-        return None, str(e).strip().splitlines()[-1][:140]
-    if p.metrics.get("success_rate", 0) < 1.0:
-        return None, "the twin's engine rejected some requests"
-    return relative_errors(row, p), None
+    return evaluate(row, predict_trtllm_row)
 
 
 def stats(errors: list[dict]) -> dict:
