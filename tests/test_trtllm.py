@@ -269,3 +269,14 @@ def test_the_real_trtllm_serve_parser_accepts_the_argv_and_the_yaml(tmp_path):
         for candidate in getattr(kind, "__args__", (kind,)):
             if isinstance(value, dict) and hasattr(candidate, "model_validate"):
                 candidate.model_validate(value)  # pydantic: raises on an unknown or mistyped sub-field
+
+
+def test_the_simulated_render_passes_the_model_positional_to_the_twin():
+    from autotuner.deploy.kubernetes.manifests import render
+    isvc = render(task(), {"max_batch_size": 64}, simulate={"gpu": "h100"})[-1]
+    runner = isvc["spec"]["engine"]["runner"]
+    assert runner["command"] == ["python3", "-m", "autotuner.sim"]
+    args = [a for a in runner["args"]]
+    cut = args.index("--extra_llm_api_options")
+    cfg = parse_engine_args(args[:cut] + args[cut + 2:])
+    assert cfg.personality == "trtllm" and cfg.model == "$(MODEL_PATH)" and cfg.max_running == 64
