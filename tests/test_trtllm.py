@@ -280,3 +280,8 @@ def test_the_simulated_render_passes_the_model_positional_to_the_twin():
     cut = args.index("--extra_llm_api_options")
     cfg = parse_engine_args(args[:cut] + args[cut + 2:])
     assert cfg.personality == "trtllm" and cfg.model == "$(MODEL_PATH)" and cfg.max_running == 64
+
+
+def test_the_twin_prices_trtllm_steps_from_trtllm_kernel_tables(tmp_path):
+    engine = sim_engine(tmp_path, None)
+    assert "aiconfigurator" in (engine.cost_note or "") and "trtllm" in engine.cost_note
