@@ -2,6 +2,7 @@
 """How closely the twin (``autotuner predict``) reproduces measured SGLang/vLLM runs on real GPUs.
 
     .venv/bin/python benchmarks/silicon_fidelity.py [--data FILE] [--json OUT] [--jobs 2] [--only SUBSTR]
+    .venv/bin/python benchmarks/silicon_fidelity.py --engine trtllm   # silicon_trtllm_agg.csv on the trtllm twin
 
 Every row of the silicon CSV (default ``../shared/silicon/silicon_sglang_vllm_agg.csv``; skipped with
 a reason when absent) goes through ``autotuner.sim.predict`` with the row's engine, GPU, model,
@@ -38,19 +39,26 @@ SILICON_CSV = Path("silicon") / "silicon_sglang_vllm_agg.csv"
 DEFAULT_DATA = next((p / "shared" / SILICON_CSV for p in (ROOT.parent, ROOT.parent.parent)
                      if (p / "shared" / SILICON_CSV).is_file()), ROOT.parent / "shared" / SILICON_CSV)
 METRICS = ("ttft", "tpot", "throughput")
+TRTLLM_CSV = DEFAULT_DATA.parent / "silicon_trtllm_agg.csv"
 
 
-def evaluate(row: SiliconRow, replay: bool = True) -> tuple[dict | None, str | None]:
+def evaluate(row: SiliconRow, replay: bool = True, predictor=predict_row) -> tuple[dict | None, str | None]:
     try:
-        if not replay:  # coverage only: would the engine start?
+        if not replay and predictor is predict_row:  # coverage only: would the engine start?
             SimEngine.from_argv(engine_argv(row.engine, row.gpu, row.model, row_flags(row)))
             return {}, None
-        p = predict_row(row)
+        p = predictor(row)
     except (SimStartupError, ValueError) as e:
         return None, str(e).strip().splitlines()[-1][:140]
     if p.metrics.get("success_rate", 0) < 1.0:
         return None, "the twin's engine rejected some requests"
     return relative_errors(row, p), None
+
+
+def evaluate_trtllm(row: SiliconRow, replay: bool = True) -> tuple[dict | None, str | None]:
+    """``evaluate`` for a TensorRT-LLM row, on the trtllm personality."""
+    from autotuner.sim.silicon_trtllm import predict_trtllm_row
+    return evaluate(row, True, predict_trtllm_row)
 
 
 def stats(errors: list[dict]) -> dict:
@@ -92,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="only rows whose id contains this")
     ap.add_argument("--held-out-only", action="store_true",
                     help="replay only held-out rows (fit rows are checked for coverage only): quicker")
+    ap.add_argument("--engine", choices=("sglang-vllm", "trtllm"), default="sglang-vllm",
+                    help="trtllm: the TensorRT-LLM file (default data silicon_trtllm_agg.csv) on the trtllm twin")
     args = ap.parse_args(argv)
+    if args.engine == "trtllm" and args.data == DEFAULT_DATA:
+        args.data = TRTLLM_CSV
+    score = evaluate_trtllm if args.engine == "trtllm" else evaluate
     if not args.data.is_file():
         print(f"SKIP: {args.data} is absent (the measured runs live in ../shared/silicon/)")
         return 0
@@ -100,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     replay = [held_out(r) or not args.held_out_only for r in rows]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = (list(pool.map(evaluate, rows, replay, chunksize=2)) if args.jobs > 1
-                   else [evaluate(r, x) for r, x in zip(rows, replay)])
+        results = (list(pool.map(score, rows, replay, chunksize=2)) if args.jobs > 1
+                   else [score(r, x) for r, x in zip(rows, replay)])
     elapsed = time.perf_counter() - t0
     groups, covered, covered_rows = defaultdict(list), defaultdict(list), Counter()
     reasons: Counter = Counter()

@@ -35,6 +35,8 @@ METRIC_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
         "queued": ("llamacpp:requests_deferred",),
         "kv_usage": ("llamacpp:kv_cache_usage_ratio",),
     },
+    # trtllm-serve's Prometheus endpoint has request histograms only: no running/queued/KV gauges
+    "trtllm": {},
 }
 # vLLM >= 0.8 exposes prefix caching as counters: the hit rate is hits / queries over an interval.
 HIT_COUNTERS = {"vllm": ("vllm:prefix_cache_hits", "vllm:prefix_cache_queries")}

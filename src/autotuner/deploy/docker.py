@@ -19,7 +19,7 @@ from typing import Any
 from .base import (Deployer, Deployment, DeploymentError, Endpoint, LaunchSpec, classify_start_failure,
                    last_lines, mentions_oom)
 from .local import is_healthy
-from .docker_images import ContainerPlan, image_ref, plan_container, scrub, split_repository_tag
+from .docker_images import ContainerPlan, image_ref, mount_files, plan_container, scrub, split_repository_tag
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,7 @@ class DockerDeployer(Deployer):
         secrets = plan.secrets()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_path(name)
+        plan = mount_files(plan, spec, self.log_dir, name)  # e.g. TensorRT-LLM's extra-options YAML
         host_port = free_port()
         log_path.write_text(f"# container {container_name(self.task_name, name)} gpus={gpus} "
                             f"port=127.0.0.1:{host_port}\n# {json.dumps(plan.redacted())}\n")

@@ -21,7 +21,9 @@ DEFAULT_REPOSITORIES = {
     "sglang": "lmsysorg/sglang",
     "vllm": "vllm/vllm-openai",
     "llamacpp": "ghcr.io/ggml-org/llama.cpp",
+    "trtllm": "nvcr.io/nvidia/tensorrt-llm/release",
 }
+CONTAINER_CONFIG_DIR = "/autotuner/config"  # where an engine's per-experiment files are mounted
 CONTAINER_HF_CACHE = "/root/.cache/huggingface"
 CONTAINER_MODELS_DIR = "/models"
 SECRET_ENV_NAMES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
@@ -38,6 +40,8 @@ def default_tag(engine: str, version: str | None) -> str:
         return f"server-cuda-{version if version.startswith('b') else 'b' + version}"
     if not version:
         return "latest"
+    if engine == "trtllm":  # NGC tags TensorRT-LLM releases 1.2.1, without the v
+        return version.lstrip("v")
     return f"v{version}" if version[0].isdigit() else version
 
 
@@ -116,10 +120,13 @@ def engine_args(spec: LaunchSpec) -> tuple[str, list[str]]:
     elif spec.engine == "llamacpp":
         if argv and Path(argv[0]).name.startswith("llama-server"):
             return "llamacpp", argv[1:]
+    elif spec.engine == "trtllm":
+        if argv and Path(argv[0]).name == "trtllm-serve":
+            return "trtllm", argv[1:]
     else:
-        raise ValueError(f"engine: Docker deployment supports sglang, vllm, llamacpp, not {spec.engine!r}")
+        raise ValueError(f"engine: Docker deployment supports sglang, vllm, llamacpp, trtllm, not {spec.engine!r}")
     expected = {"sglang": "python -m sglang.launch_server ...", "vllm": "vllm serve ...",
-                "llamacpp": "llama-server ..."}[spec.engine]
+                "llamacpp": "llama-server ...", "trtllm": "trtllm-serve ..."}[spec.engine]
     raise ValueError(f"cannot find the {spec.engine} command in {argv[:4]}...; expected {expected} "
                      "or the simulated engine (python -m autotuner.sim ...)")
 
@@ -131,8 +138,8 @@ def model_index(engine: str, args: list[str]) -> int | None:
     for i, arg in enumerate(args[:-1]):
         if arg in flags:
             return i + 1
-    if engine == "vllm" and args and not args[0].startswith("-"):
-        return 0  # `vllm serve MODEL ...`
+    if engine in ("vllm", "trtllm") and args and not args[0].startswith("-"):
+        return 0  # `vllm serve MODEL ...`, `trtllm-serve MODEL ...`
     return None
 
 
@@ -193,4 +200,18 @@ def plan_container(spec: LaunchSpec, image: str, hf_cache: Path | None = None,
         return ContainerPlan(image, args, ["python3", "-m", "autotuner.sim"], volumes, env)
     if kind == "sglang":
         return ContainerPlan(image, ["python3", "-m", "sglang.launch_server", *args], None, volumes, env)
+    if kind == "trtllm":  # NGC's image has no server entrypoint
+        return ContainerPlan(image, ["trtllm-serve", *args], None, volumes, env)
     return ContainerPlan(image, args, None, volumes, env)  # vllm / llama.cpp: the image's entrypoint
+
+
+def mount_files(plan: ContainerPlan, spec: LaunchSpec, directory: Path, stem: str) -> ContainerPlan:
+    """The plan with the spec's per-experiment files written to ``directory``, mounted read-only
+    under ``/autotuner/config`` and passed after their flags."""
+    for item in spec.files:
+        host = Path(directory) / f"{stem}.{item.name}"
+        host.write_text(item.content)
+        target = f"{CONTAINER_CONFIG_DIR}/{item.name}"
+        plan.volumes[str(host.resolve())] = {"bind": target, "mode": "ro"}
+        plan.command += [item.flag, target]
+    return plan

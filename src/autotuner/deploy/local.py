@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from .base import Deployer, Deployment, DeploymentError, Endpoint, LaunchSpec, classify_start_failure, last_lines
+from ..engines.launch import argv_with_files
 from .processes import start_ticks, terminate_group
 from .reaper import EngineRecord, EngineRecords, describe_command, reap_leftovers, safe_name
 
@@ -254,7 +255,9 @@ class LocalDeployer(Deployer):
     def _start(self, spec: LaunchSpec, name: str, gpus: list[int], log_path: Path) -> tuple[LocalDeployment, int]:
         port = reserve_port(self.host)
         host_args = [spec.host_flag, self.host] if spec.host_flag else []
-        argv = [*spec.argv, *host_args, spec.port_flag, str(port)]
+        # per-experiment files (TensorRT-LLM's extra-options YAML) sit next to the log
+        engine_argv = argv_with_files(spec.argv, spec.files, self.log_dir, log_path.stem)
+        argv = [*engine_argv, *host_args, spec.port_flag, str(port)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env,
                "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))}
         self._note(log_path, f"$ {describe_command(argv, limit=4000)}  "

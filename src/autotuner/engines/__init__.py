@@ -6,10 +6,11 @@ from ..registry import Registry
 from .base import EngineAdapter
 from .llamacpp import LlamaCpp
 from .sglang import SGLang
+from .trtllm import TensorRTLLM
 from .vllm import VLLM
 
 ENGINES: Registry[type[EngineAdapter]] = Registry("engine", "engine")
-for _adapter in (SGLang, VLLM, LlamaCpp):
+for _adapter in (SGLang, VLLM, LlamaCpp, TensorRTLLM):
     ENGINES.register(_adapter.name, _adapter)
 
 

@@ -29,7 +29,8 @@ def launch_command(task: Task, params: dict[str, Any]) -> str:
     argv += adapter.flag_args(engine_config(task, params))
     if argv[0].endswith("python") or "python" in Path(argv[0]).name:
         argv[0] = "python"
-    return shlex.join(argv)
+    with_files = getattr(adapter, "command_with_files", None)  # TensorRT-LLM's extra-options YAML
+    return with_files(shlex.join(argv), {**task.fixed_args, **params}) if with_files else shlex.join(argv)
 
 
 def json_safe(value: Any) -> Any:

@@ -221,9 +221,10 @@ class VirtualRunner:
         on_phase("simulating")
         startup = float(self.simulate.get("startup_seconds", 0.3))
         try:
+            engine = virtual_engine(argv, spec.files, name)  # reads its config files before they go
             result = simulate_benchmark(argv, workload_for(self.task), slo=self.task.slo,
                                         num_gpus=max(len(gpus), spec.num_gpus), seed=self.seed,
-                                        on_level=lambda lv: on_level(lv) and not cancel.is_set())
+                                        on_level=lambda lv: on_level(lv) and not cancel.is_set(), engine=engine)
         except SimStartupError as e:
             return Outcome(False, error=str(e), reason=classify_start_failure(str(e)),
                            timings={"startup": startup})
@@ -236,3 +237,15 @@ class VirtualRunner:
         return Outcome(True, levels, stopped_early=result.pruned,
                        timings={"startup": startup, "benchmark": bench_s, "virtual": 1.0})
 
+
+def virtual_engine(argv: list[str], files: list, name: str):
+    """The simulated engine of ``argv`` with its config files (TensorRT-LLM's YAML) written for the read;
+    None without files (``simulate_benchmark`` builds it)."""
+    if not files:
+        return None
+    import tempfile
+
+    from ..engines.launch import argv_with_files
+    from ..sim.engine import SimEngine
+    with tempfile.TemporaryDirectory(prefix="autotuner-virtual-") as directory:
+        return SimEngine.from_argv(argv_with_files(argv, files, Path(directory), name or "experiment"))

@@ -198,8 +198,8 @@ def build_table(model_id: str, gpu: str, engine: str, tp: int = 1, kv_dtype: str
     if not available():
         raise AicUnavailable("aiconfigurator is not installed (pip install 'autotuner[aic]')")
     system = AIC_SYSTEMS.get(gpu.lower(), gpu.lower())
-    if engine not in ("sglang", "vllm"):
-        raise ValueError(f"engine {engine!r} is not one of: sglang, vllm")
+    if engine not in ("sglang", "vllm", "trtllm"):
+        raise ValueError(f"engine {engine!r} is not one of: sglang, vllm, trtllm")
     if kv_dtype not in KV_DTYPES or quant not in WEIGHT_QUANTS:
         raise ValueError(f"kv_dtype must be one of {KV_DTYPES} and quant one of {WEIGHT_QUANTS}")
     try:

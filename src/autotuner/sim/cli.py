@@ -20,7 +20,8 @@ from .config import parse_engine_args
 from .engine import SimEngine
 from .errors import SimConfigError, SimStartupError
 
-READY_LINE = {"sglang": "The server is fired up and ready to roll!", "vllm": "Application startup complete."}
+READY_LINE = {"sglang": "The server is fired up and ready to roll!", "vllm": "Application startup complete.",
+              "trtllm": "Application startup complete."}
 
 
 def log(personality: str, message: str, stream=None) -> None:
@@ -89,7 +90,7 @@ async def serve(engine: SimEngine) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if cfg.personality == "sglang":
+    if cfg.personality in ("sglang", "trtllm"):
         log(cfg.personality, f"Uvicorn running on http://{cfg.host}:{cfg.port} (Press CTRL+C to quit)")
     else:
         log(cfg.personality, f"Starting vLLM API server on http://{cfg.host}:{cfg.port}")

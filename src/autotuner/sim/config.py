@@ -16,7 +16,7 @@ from .errors import SimConfigError
 from ..hardware.gpus import GIB, GPU, GPUS
 from ..hardware.models import ModelSpec
 
-PERSONALITIES = ("sglang", "vllm")
+PERSONALITIES = ("sglang", "vllm", "trtllm")
 SGLANG_POLICIES = ("lpm", "random", "fcfs", "dfs-weight", "lof", "priority")
 VLLM_POLICIES = ("fcfs", "priority")
 QUANTIZATIONS = ("fp8", "w8a8_fp8", "w8a8_int8", "modelopt", "modelopt_fp4", "mxfp4", "compressed-tensors", "awq",
@@ -205,6 +205,32 @@ def vllm_parser() -> argparse.ArgumentParser:
     return p
 
 
+def trtllm_parser() -> argparse.ArgumentParser:
+    from .config_trtllm import add_trtllm_flags
+    p = _Parser(prog="trtllm-serve", allow_abbrev=False, add_help=False)
+    _add_sim_flags(p)
+    p.add_argument("--host")
+    p.add_argument("--port", type=PORT)
+    add_trtllm_flags(p, POSITIVE_INT, FRACTION)
+    # trtllm-serve reads the weight format from the checkpoint; the twin is told it
+    p.add_argument("--checkpoint-quantization", dest="quantization", choices=QUANTIZATIONS)
+    return p
+
+
+def _parse_trtllm(argv: list[str], common: dict) -> EngineConfig:
+    from .config_trtllm import argv_for_noise, ignored_options, read_extra_options, trtllm_settings
+    parser = trtllm_parser()
+    model, argv = _take_positional(parser, argv)
+    ns, extra = parser.parse_known_args(argv)
+    if not model:
+        parser.error("Missing argument 'MODEL'.")
+    options, text = read_extra_options(ns.extra_options)
+    common = {**common, "ignored": _ignored(extra) + tuple(ignored_options(options)),
+              "argv": argv_for_noise(argv, text)}
+    return EngineConfig(model=model, port=ns.port or 8000, host=ns.host or "localhost", quantization=ns.quantization,
+                        **{**common, **trtllm_settings(ns, options)})
+
+
 def _ignored(extra: list[str]) -> tuple[str, ...]:
     return tuple(a.split("=", 1)[0] for a in extra if a.startswith("-"))
 
@@ -236,6 +262,12 @@ def parse_engine_args(argv: list[str]) -> EngineConfig:
     pre = _Parser(prog="autotuner.sim", allow_abbrev=False, add_help=False)
     _add_sim_flags(pre)
     personality = pre.parse_known_args(argv)[0].personality
+    if personality == "trtllm":
+        ns = pre.parse_known_args(argv)[0]
+        return _parse_trtllm(argv, dict(personality=personality, gpu=ns.gpu, seed=ns.seed,
+                                        startup_seconds=ns.startup_seconds, noise=ns.noise,
+                                        cost_model=ns.cost_model, overhead_step_s=ns.overhead_step_ms / 1000,
+                                        overhead_request_s=ns.overhead_request_ms / 1000))
     parser = sglang_parser() if personality == "sglang" else vllm_parser()
     model_tag = None
     if personality == "vllm":
@@ -290,6 +322,9 @@ def with_defaults(cfg: EngineConfig, gpu: GPU, model: ModelSpec) -> EngineConfig
     """The configuration with every unset value as that engine would choose it on ``gpu``."""
     big_gpu = gpu.memory_bytes >= 70 * GIB
     context = cfg.context_length or model.max_context
+    if cfg.personality == "trtllm":
+        from .config_trtllm import trtllm_defaults
+        return trtllm_defaults(cfg, context)
     if cfg.personality == "sglang":
         chunk = cfg.chunk_size or (4096 if gpu.memory_bytes < 60 * GIB else 8192 if gpu.memory_bytes < 120 * GIB
                                    else 16384)

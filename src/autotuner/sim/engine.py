@@ -139,7 +139,10 @@ class SimEngine:
 
     def startup_lines(self) -> list[str]:
         cfg = self.config
-        if cfg.personality == "sglang":
+        if cfg.personality == "trtllm":
+            from .sched_trtllm import trtllm_startup_lines
+            head, tail = trtllm_startup_lines(cfg, self.gpu), []
+        elif cfg.personality == "sglang":
             head = [f"server_args=ServerArgs(model_path='{cfg.model}', tp_size={cfg.tp}, dp_size={cfg.dp}, "
                     f"pp_size={cfg.pp}, mem_fraction_static={cfg.mem_fraction}, chunked_prefill_size="
                     f"{cfg.chunk_size if cfg.chunked_prefill else -1}, max_running_requests={cfg.max_running}, "

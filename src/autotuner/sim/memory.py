@@ -59,6 +59,9 @@ def plan_memory(cfg: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel) 
     """The memory layout of one replica, or ``SimStartupError`` with the engine's own message."""
     weights = cost.weight_bytes_per_gpu()
     _check_weights_fit(cfg, gpu, weights)
+    if cfg.personality == "trtllm":
+        from .sched_trtllm import plan_trtllm_memory
+        return plan_trtllm_memory(cfg, model, gpu, cost, weights)
     if cfg.personality == "sglang":
         return _plan_sglang(cfg, model, gpu, cost, weights)
     return _plan_vllm(cfg, model, gpu, cost, weights)

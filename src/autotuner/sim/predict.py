@@ -93,6 +93,8 @@ def engine_argv(engine: str, gpu: str, model: str, flags: Flags = None) -> list[
     if engine not in PERSONALITIES:
         raise ValueError(f"engine {engine!r} is not one of: {', '.join(PERSONALITIES)}")
     gpu_name = get_gpu(gpu).name
+    if engine == "trtllm":  # MODEL is trtllm-serve's positional argument
+        return ["--personality", engine, "--gpu", gpu_name, model, *flags_to_argv(flags)]
     model_flag = "--model-path" if engine == "sglang" else "--model"
     return ["--personality", engine, "--gpu", gpu_name, model_flag, model, *flags_to_argv(flags)]
 

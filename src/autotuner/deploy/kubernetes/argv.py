@@ -22,7 +22,8 @@ from ..docker_images import model_index, sim_personality_and_rest, engine_args
 
 SIM_LAUNCHER = ["python3", "-m", "autotuner.sim"]
 # The engine's launcher inside its official image.
-IMAGE_LAUNCHERS = {"sglang": ["python3", "-m", "sglang.launch_server"], "vllm": ["vllm", "serve"]}
+IMAGE_LAUNCHERS = {"sglang": ["python3", "-m", "sglang.launch_server"], "vllm": ["vllm", "serve"],
+                   "trtllm": ["trtllm-serve"]}
 _HOST_PORT = ("--host", "--port")
 
 
@@ -138,4 +139,6 @@ def engine_of_launcher(launcher: list[str]) -> str | None:
         return "sglang"
     if "vllm" in text:
         return "vllm"
+    if "trtllm-serve" in text:
+        return "trtllm"
     return None

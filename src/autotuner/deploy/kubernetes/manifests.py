@@ -15,6 +15,7 @@ from ...engines.launch import engine_config
 from ..base import LaunchSpec
 from ..docker_images import image_ref
 from . import presets
+from .config_files import config_map, mount_files
 from .argv import EngineCommand, engine_of_launcher, merge_flags, split_launch_spec, split_launcher
 from .options import (OME_GROUP, OME_VERSION, KubernetesOptions, dns_name, owner_labels, parse_options)
 
@@ -66,7 +67,7 @@ def _gpus(count: int) -> dict[str, Any]:
 
 def _experiment_flags(command: EngineCommand, served_name: str) -> list[str]:
     flags = list(command.flags)
-    if "--served-model-name" not in flags:
+    if command.engine in ("sglang", "vllm") and "--served-model-name" not in flags:
         flags += ["--served-model-name", served_name]
     return flags
 
@@ -88,7 +89,8 @@ def engine_runner(spec: LaunchSpec, runtime_runner: dict[str, Any], image: str |
         runner["image"] = image
     if command.simulated:
         runner["command"] = command.launcher()
-        runner["args"] = [*command.sim_options, *flags]
+        model = base_launcher[1:] if command.engine == "trtllm" else []  # trtllm-serve's MODEL positional
+        runner["args"] = [*command.sim_options, *model, *flags]
     else:
         if base_launcher:
             runner["command"] = base_launcher
@@ -106,6 +108,7 @@ def inference_service(task: Task, options: KubernetesOptions, spec: LaunchSpec, 
         "labels": dict(labels),
         "runner": engine_runner(spec, runtime_runner, options.image),
     }
+    mount_files(engine["runner"], engine, spec, experiment, runtime_runner.get("volumeMounts"))
     if options.node_selector:
         engine["nodeSelector"] = dict(options.node_selector)
     return {
@@ -153,6 +156,7 @@ def plain_deployment(task: Task, options: KubernetesOptions, spec: LaunchSpec, e
     }
     if options.node_selector:
         pod_spec["nodeSelector"] = dict(options.node_selector)
+    mount_files(pod_spec["containers"][0], pod_spec, spec, experiment)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -214,8 +218,9 @@ def render(task: Task, params: dict[str, Any], simulate: dict[str, Any] | None =
     options = parse_options(task.kubernetes)
     spec = launch_spec_for(task, params, simulate)
     experiment = experiment or f"{task.name}-preview"
+    files = [m for m in [config_map(task.name, options, spec, experiment)] if m]  # applied before the engine
     if options.mode == "deployment":
-        return [plain_deployment(task, options, spec, experiment), plain_service(task, options, spec, experiment)]
+        return [*files, plain_deployment(task, options, spec, experiment), plain_service(task, options, spec, experiment)]
     refs = ome_refs(task, options)
     runtime = presets.serving_runtime(task, options)
     out = []
@@ -224,6 +229,7 @@ def render(task: Task, params: dict[str, Any], simulate: dict[str, Any] | None =
     if refs.create_runtime:
         out.append(runtime)
     base = runtime_runner or runtime["spec"]["engineConfig"]["runner"]
+    out += files
     out.append(inference_service(task, options, spec, experiment, refs, base))
     if options.benchmark_output:
         out.append(benchmark_job(task, options, experiment))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..base import DeploymentError, LaunchSpec, mentions_oom
+from .config_files import refuse_files
 from . import presets
 from .client import Kube, api_message, api_status, in_cluster
 from .diagnostics import describe_conditions
@@ -109,6 +110,7 @@ class OmeDeployer(KubeDeployer):
     def manifests(self, spec: LaunchSpec, name: str) -> list[dict[str, Any]]:
         if self.runtime_runner is None:
             raise ValueError("the deployer was not prepared")
+        refuse_files(spec)
         return [inference_service(self.task, self.options, spec, name, self.refs, self.runtime_runner)]
 
     def create(self, obj: dict[str, Any], dry_run: bool) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..base import LaunchSpec
 from .client import api_status, in_cluster
+from .config_files import refuse_files
 from .lifecycle import READY, Failed, KubeDeployer
 from .manifests import plain_deployment, plain_service
 from .ome import ensure_namespace
@@ -19,6 +20,7 @@ class PlainDeployer(KubeDeployer):
         ensure_namespace(self.kube, self.options.namespace)
 
     def manifests(self, spec: LaunchSpec, name: str) -> list[dict[str, Any]]:
+        refuse_files(spec)
         return [plain_deployment(self.task, self.options, spec, name),
                 plain_service(self.task, self.options, spec, name)]
 

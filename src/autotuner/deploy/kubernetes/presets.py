@@ -1,4 +1,4 @@
-"""ClusterBaseModel and ClusterServingRuntime presets for SGLang and vLLM, modelled on OME's samples.
+"""ClusterBaseModel and ClusterServingRuntime presets for SGLang, vLLM and TensorRT-LLM, modelled on OME's samples.
 
 The tuner creates them (``kubernetes.create_presets: true``) when the cluster has no model or
 runtime to name; each is named after the task and labelled with it, so that ``autotuner cleanup``
@@ -22,11 +22,15 @@ _PRESET_FLAGS = {
     "sglang": ["--host", "0.0.0.0", "--port", str(ENGINE_PORT), "--enable-metrics",
                "--model-path", "$(MODEL_PATH)"],
     "vllm": ["--host", "0.0.0.0", "--port", str(ENGINE_PORT), "--model", "$(MODEL_PATH)"],
+    "trtllm": ["--host", "0.0.0.0", "--port", str(ENGINE_PORT)],
 }
 _LAUNCHERS = {"sglang": ["python3", "-m", "sglang.launch_server"],
-              "vllm": ["python3", "-m", "vllm.entrypoints.openai.api_server"]}
+              "vllm": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
+              "trtllm": ["trtllm-serve", "$(MODEL_PATH)"]}  # MODEL is trtllm-serve's positional argument
+# trtllm-serve has no served-name flag: it serves the model under the path it was given
+_SERVED_NAME_FLAG = {"sglang": "--served-model-name", "vllm": "--served-model-name"}
 # SGLang answers /health_generate only once it can generate; vLLM's /health means the same.
-_READY_PATHS = {"sglang": "/health_generate", "vllm": "/health"}
+_READY_PATHS = {"sglang": "/health_generate", "vllm": "/health", "trtllm": "/health"}
 KUBERNETES_ENGINES = tuple(_READY_PATHS)  # the engines a serving-runtime preset exists for
 
 
@@ -77,7 +81,8 @@ def runtime_runner(engine: str, image: str, served_name: str) -> dict[str, Any]:
         "name": "ome-container",
         "image": image,
         "ports": [{"containerPort": ENGINE_PORT, "name": "http1", "protocol": "TCP"}],
-        "command": [*_LAUNCHERS[engine], *_PRESET_FLAGS[engine], "--served-model-name", served_name],
+        "command": [*_LAUNCHERS[engine], *_PRESET_FLAGS[engine],
+                    *([_SERVED_NAME_FLAG[engine], served_name] if engine in _SERVED_NAME_FLAG else [])],
         "volumeMounts": [{"mountPath": "/dev/shm", "name": "dshm"}],
         "resources": {"requests": {"nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 1}},
         "readinessProbe": _probe(ready, failureThreshold=3, successThreshold=1, periodSeconds=10,
