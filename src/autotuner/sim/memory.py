@@ -60,8 +60,7 @@ def plan_memory(cfg: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel) 
     weights = cost.weight_bytes_per_gpu()
     _check_weights_fit(cfg, gpu, weights)
     if cfg.personality == "trtllm":
-        from .sched_trtllm import plan_trtllm_memory
-        return plan_trtllm_memory(cfg, model, gpu, cost, weights)
+        return _plan_trtllm(cfg, model, gpu, cost, weights)
     if cfg.personality == "sglang":
         return _plan_sglang(cfg, model, gpu, cost, weights)
     return _plan_vllm(cfg, model, gpu, cost, weights)
@@ -149,3 +148,34 @@ def _plan_vllm(cfg: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel, w
         *([f"Graph capturing finished, took {_gib(graph)} GiB"] if cfg.cuda_graph else []),
     ]
     return MemoryPlan(total, weights, int(kv_bytes), kv_tokens, activation, graph, lines)
+
+
+def _plan_trtllm(cfg: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel, weights: int) -> MemoryPlan:
+    """The paged KV cache: a fraction of the memory free after weights, runtime, activations and graphs."""
+    total = gpu.memory_bytes
+    runtime = RUNTIME_OVERHEAD_BYTES + (NCCL_BYTES if cfg.tp * cfg.pp > 1 else 0)
+    activation = cost.activation_bytes(cfg.max_batched_tokens)
+    graph = cost.cuda_graph_bytes(cfg.cuda_graph_max_bs) if cfg.cuda_graph else 0
+    free = total - weights - runtime - graph
+    if free < activation:
+        raise SimStartupError(
+            f"[TensorRT-LLM][ERROR] Executor creation failed while profiling a step of max_num_tokens "
+            f"({cfg.max_batched_tokens}) tokens; reduce --max_num_tokens or use more GPUs (--tp_size).\n"
+            + cuda_oom(gpu, activation, total - free))
+    free -= activation
+    kv_bytes = free * cfg.mem_fraction
+    block_bytes = cost.kv_bytes_per_token_per_gpu() * cfg.block_size
+    blocks = int(kv_bytes // block_bytes)
+    if cfg.max_total_tokens:
+        blocks = min(blocks, -(-cfg.max_total_tokens // cfg.block_size))
+    if blocks <= 0:
+        raise SimStartupError(
+            f"[TensorRT-LLM][ERROR] Not enough GPU memory for the KV cache: {free / GIB:.2f} GiB free after "
+            f"weights ({weights / GIB:.2f} GiB); increase kv_cache_config.free_gpu_memory_fraction or use more GPUs.")
+    kv_tokens = blocks * cfg.block_size
+    lines = [f"[TensorRT-LLM][INFO] Memory usage when calculating max tokens in paged kv cache: total: "
+             f"{total / GIB:.2f} GiB, available: {free / GIB:.2f} GiB",
+             f"[TensorRT-LLM][INFO] [MemUsageChange] Allocated {blocks * block_bytes / GIB:.2f} GiB for max tokens "
+             f"in paged KV cache ({kv_tokens}).",
+             f"[TensorRT-LLM][INFO] Number of tokens per block: {cfg.block_size}, blocks in primary pool: {blocks}"]
+    return MemoryPlan(total, weights, int(blocks * block_bytes), kv_tokens, activation, graph, lines)

@@ -20,12 +20,9 @@ graphs, ``kv_cache_config.free_gpu_memory_fraction`` of what is free becomes the
 from __future__ import annotations
 
 from .config import EngineConfig
-from .costmodel import RUNTIME_OVERHEAD_BYTES, CostModel, StepWork
-from .errors import SimStartupError
-from .memory import NCCL_BYTES, MemoryPlan, cuda_oom
+from .costmodel import StepWork
 from .scheduler import Request, Scheduler, StepResult
-from ..hardware.gpus import GIB, GPU
-from ..hardware.models import ModelSpec
+from ..hardware.gpus import GPU
 
 
 class TRTLLMScheduler(Scheduler):
@@ -124,37 +121,6 @@ class TRTLLMScheduler(Scheduler):
         if self.waiting and len(running) < self.max_running:
             return None  # a waiting request may be admitted at the next iteration
         return running, 1 << 30
-
-
-def plan_trtllm_memory(cfg: EngineConfig, model: ModelSpec, gpu: GPU, cost: CostModel, weights: int) -> MemoryPlan:
-    """The paged KV cache: a fraction of the memory free after weights, runtime, activations and graphs."""
-    total = gpu.memory_bytes
-    runtime = RUNTIME_OVERHEAD_BYTES + (NCCL_BYTES if cfg.tp * cfg.pp > 1 else 0)
-    activation = cost.activation_bytes(cfg.max_batched_tokens)
-    graph = cost.cuda_graph_bytes(cfg.cuda_graph_max_bs) if cfg.cuda_graph else 0
-    free = total - weights - runtime - graph
-    if free < activation:
-        raise SimStartupError(
-            f"[TensorRT-LLM][ERROR] Executor creation failed while profiling a step of max_num_tokens "
-            f"({cfg.max_batched_tokens}) tokens; reduce --max_num_tokens or use more GPUs (--tp_size).\n"
-            + cuda_oom(gpu, activation, total - free))
-    free -= activation
-    kv_bytes = free * cfg.mem_fraction
-    block_bytes = cost.kv_bytes_per_token_per_gpu() * cfg.block_size
-    blocks = int(kv_bytes // block_bytes)
-    if cfg.max_total_tokens:
-        blocks = min(blocks, -(-cfg.max_total_tokens // cfg.block_size))
-    if blocks <= 0:
-        raise SimStartupError(
-            f"[TensorRT-LLM][ERROR] Not enough GPU memory for the KV cache: {free / GIB:.2f} GiB free after "
-            f"weights ({weights / GIB:.2f} GiB); increase kv_cache_config.free_gpu_memory_fraction or use more GPUs.")
-    kv_tokens = blocks * cfg.block_size
-    lines = [f"[TensorRT-LLM][INFO] Memory usage when calculating max tokens in paged kv cache: total: "
-             f"{total / GIB:.2f} GiB, available: {free / GIB:.2f} GiB",
-             f"[TensorRT-LLM][INFO] [MemUsageChange] Allocated {blocks * block_bytes / GIB:.2f} GiB for max tokens "
-             f"in paged KV cache ({kv_tokens}).",
-             f"[TensorRT-LLM][INFO] Number of tokens per block: {cfg.block_size}, blocks in primary pool: {blocks}"]
-    return MemoryPlan(total, weights, int(blocks * block_bytes), kv_tokens, activation, graph, lines)
 
 
 def trtllm_startup_lines(cfg: EngineConfig, gpu: GPU) -> list[str]:
