@@ -105,12 +105,8 @@ class TRTLLMScheduler(Scheduler):
             self._match_prefix(req)
             n = self._piece(req, budget)
             whole = req.prompt_len + req.max_tokens - req.computed
-            if n <= 0 or not self._ensure_kv(req, whole if self.reserve_whole else n):
-                self._unmatch(req)
+            if not self._take_waiting(req, n, whole if self.reserve_whole else n, scheduled):
                 break
-            self.waiting.popleft()
-            self.running.append(req)
-            scheduled.append((req, n))
             budget -= n
         return budget
 

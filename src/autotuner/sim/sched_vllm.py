@@ -113,11 +113,7 @@ class VLLMScheduler(Scheduler):
                 self._unmatch(req)
                 break
             n = min(n, budget)
-            if not self._ensure_kv(req, n):
-                self._unmatch(req)
+            if not self._take_waiting(req, n, n, scheduled):
                 break
-            self.waiting.popleft()
-            self.running.append(req)
-            scheduled.append((req, n))
             budget -= n
         return budget

@@ -169,6 +169,17 @@ class Scheduler(ABC):
         self.stats.cache_hits -= req.cached_tokens
         self._drop_kv(req)
 
+    def _take_waiting(self, req: Request, n: int, kv_tokens: int, scheduled: list[tuple[Request, int]]) -> bool:
+        """Admit the head of the queue with ``n`` prompt tokens this step, when ``kv_tokens`` of KV
+        fit; False (its prefix match undone) when they do not."""
+        if n <= 0 or not self._ensure_kv(req, kv_tokens):
+            self._unmatch(req)
+            return False
+        self.waiting.popleft()
+        self.running.append(req)
+        scheduled.append((req, n))
+        return True
+
     def _ensure_kv(self, req: Request, tokens: int) -> bool:
         """Allocate KV so that ``tokens`` more of ``req`` can be computed; False when the pool is full."""
         need = req.computed + tokens - (len(req.pinned) * self.block + req.private)
