@@ -103,7 +103,8 @@ def test_stopping_a_worker_queues_its_task_again(store, tmp_path):
     assert store.events(task_id)[-1].kind == "task_queued"
 
 
-def test_two_workers_never_run_the_same_task(store, tmp_path):
+def test_two_workers_never_run_the_same_task(any_store, tmp_path):  # on SQLite and PostgreSQL
+    store = any_store
     ids = [queue(store, tmp_path, f"t{i}", budget=1) for i in range(6)]
     run = FakeExecute()
     workers = [Worker(store, f"w{i}", lease_seconds=10, poll_seconds=0.05, run_task=run) for i in range(2)]

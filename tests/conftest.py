@@ -1,0 +1,28 @@
+"""Fixtures shared by the test modules: a store on each database backend the project supports
+(the store and worker tests run on both, as one test body)."""
+
+import pytest
+
+from autotuner.store import Store
+
+from .fake_runner import tmp_db
+from .pg_support import fresh_database
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A fresh PostgreSQL database for the session (skips, with the reason, when none can be had)."""
+    yield from fresh_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request):
+    """A store on SQLite, then on PostgreSQL; emptied after each test."""
+    url = str(tmp_db()) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    store = Store(url)
+    yield store
+    if request.param == "postgresql":  # Optuna's tables stay: studies are per task id
+        with store.engine.begin() as conn:
+            for table in ("at_events", "at_experiments", "at_tasks"):
+                conn.exec_driver_sql(f"DELETE FROM {table}")
+    store.dispose()
