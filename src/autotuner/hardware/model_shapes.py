@@ -9,7 +9,7 @@ multimodal checkpoints are left out (they do not run for text requests).
 
 from __future__ import annotations
 
-from .models import ModelSpec
+from .model_spec import ModelSpec
 
 
 def _mla(name: str, arch: str, layers: int, hidden: int, heads: int, inter: int, vocab: int, ctx: int, experts: int,
