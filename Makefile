@@ -29,11 +29,14 @@ chromium: install
 postgres:
 	bash scripts/start_postgres.sh
 
+# Two test processes (-n 2): much of the suite waits on engines and browsers. PostgreSQL is started
+# once first, so the two do not race to install it; without it its tests skip.
 test: install llamacpp chromium
-	$(PY) -m pytest -q
+	@bash scripts/start_postgres.sh >/dev/null || echo "PostgreSQL unavailable: its tests will skip"
+	$(PY) -m pytest -q -n 2
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" -x
+	$(PY) -m pytest -q -n 2 -m "not slow" -x
 
 clean:
 	rm -rf runs test-output .pytest_cache

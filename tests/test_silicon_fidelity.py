@@ -70,10 +70,10 @@ def test_desynchronized_users_queue_less_than_lockstep():
     argv = ["--personality", "vllm", "--gpu", "h100", "--model", "meta-llama/Llama-3.1-8B", "--max-model-len", "4096"]
     workload = Workload(scenarios=["D(1024,256)"], concurrency=[32], num_requests=320)
     lockstep = simulate_benchmark(argv, workload, desync=False).levels[0].metrics
-    desync = simulate_benchmark(argv, workload).levels[0].metrics
+    desync = simulate_benchmark(argv, workload, desync=True).levels[0].metrics
     assert desync["ttft_mean"] < 0.4 * lockstep["ttft_mean"]
     assert desync["ttft_p99"] > 3 * desync["ttft_p50"]  # the first wave's queue is the tail
-    light = simulate_benchmark(argv, Workload(scenarios=["D(1024,256)"], concurrency=[4], num_requests=40))
+    light = simulate_benchmark(argv, Workload(scenarios=["D(1024,256)"], concurrency=[4], num_requests=40), desync=True)
     assert light.levels[0].metrics["ttft_mean"] < desync["ttft_mean"]
 
 

@@ -49,7 +49,7 @@ def _replay(engine: str, gpu: str, model: str, flags: dict[str, Any], scenario: 
     workload = Workload(scenarios=[scenario], concurrency=[concurrency] if concurrency else [],
                         rates=[rate] if rate else [], num_requests=num_requests, warmup_requests=0)
     argv = ["--personality", engine, "--gpu", gpu, MODEL_FLAG[engine], model, *flag_argv(flags)]
-    return dict(simulate_benchmark(argv, workload, seed=seed).levels[0].metrics)
+    return dict(simulate_benchmark(argv, workload, seed=seed, desync=True).levels[0].metrics)
 
 
 def predict_level(engine: str, gpu: str, model: str, flags: dict[str, Any], scenario: str,

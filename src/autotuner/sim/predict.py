@@ -145,7 +145,7 @@ def predict(engine: str, gpu: str, model: str, flags: Flags = None,
     workload = Workload(scenarios=[scenario], concurrency=[concurrency] if concurrency else [],
                         rates=[rate] if rate else [],
                         num_requests=num_requests or _default_requests(concurrency, rate))
-    result = simulate_benchmark(argv, workload, seed=seed, engine=sim)
+    result = simulate_benchmark(argv, workload, seed=seed, engine=sim, desync=True)  # as real runs see it
     level = result.levels[0]
     mean_tokens = _mean_request_tokens(shape)
     return Prediction(engine=engine, gpu=sim.gpu.name, model=model, scenario=scenario, concurrency=concurrency,

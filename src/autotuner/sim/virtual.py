@@ -260,13 +260,15 @@ def shape_mean(scenario, which: str) -> float:
 def simulate_benchmark(argv: list[str], workload: Workload, slo: dict[str, float] | None = None,
                        num_gpus: int | None = None, seed: int = 0,
                        on_level: Callable[[LevelResult], bool] | None = None,
-                       engine: SimEngine | None = None, desync: bool = True) -> BenchmarkResult:
+                       engine: SimEngine | None = None, desync: bool = False) -> BenchmarkResult:
     """The benchmark ``autotuner.bench.runner`` would measure against ``python -m autotuner.sim <argv>``.
 
     ``argv``: the simulated engine's arguments (``--personality``, ``--gpu``, the engine's own flags).
     ``num_gpus`` defaults to tp x pp x dp. Raises ``SimStartupError`` when the engine would not start.
     ``on_level(level)`` returning False stops after that level (``result.pruned``). ``desync``: closed-loop
-    users start out of step, as in a real run's steady state (``sim.desync``); False: all at once.
+    users start out of step, as in a real run's steady state on real GPUs (``sim.desync``: what
+    ``predict`` answers); False (default): all at once, as our own client drives the simulated engine
+    in real time, so ``--virtual-time`` and real time agree.
     """
     engine = engine or SimEngine.from_argv(argv)
     gpus = num_gpus or engine.config.num_gpus
