@@ -47,4 +47,5 @@ def test_tune_llama_server_for_real(tmp_path):
         assert e["metrics"]["success_rate"] == 1.0
         assert e["metrics"]["output_throughput"] > 0 and e["metrics"]["ttft_p50"] > 0
     assert doc["best"]["command"].split()[0].endswith("llama-server")
-    assert "--parallel" in doc["best"]["command"]
+    # the defaults are a candidate too (on a busy machine they can win): the best's command says which
+    assert ("--parallel" in doc["best"]["command"]) == (not doc["best"]["baseline"])

@@ -98,7 +98,8 @@ def test_two_worker_processes_share_one_task_on_postgresql_and_survive_a_kill(ki
     require_sim()
     finished = ("succeeded", "failed", "infeasible", "pruned")
     with serve(pg_url, tmp_path, workers=0) as base:
-        r = httpx.post(f"{base}/api/tasks", json=sim_task("shared", budget=6, served="shared-model", requests=24))
+        # long enough levels that both workers are seen benchmarking at once, even on a busy machine
+        r = httpx.post(f"{base}/api/tasks", json=sim_task("shared", budget=6, served=f"shared-{kill}", requests=48))
         task_id = r.json()["id"]
         experiments = lambda: httpx.get(f"{base}/api/tasks/{task_id}/experiments",  # noqa: E731
                                         params={"limit": 100}).json()["items"]
@@ -136,4 +137,4 @@ def test_two_worker_processes_share_one_task_on_postgresql_and_survive_a_kill(ki
             again = [m for m in measured if m["parameters"] == e["parameters"]]
             assert [m["worker"] for m in again] == [survivor]
     time.sleep(1)
-    assert engine_processes("shared-model") == []  # the killed worker's engine was reaped
+    assert engine_processes(f"shared-{kill}") == []  # the killed worker's engine was reaped (own name: tests run in parallel)

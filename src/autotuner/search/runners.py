@@ -25,6 +25,7 @@ from .fidelity import workload_for
 from .verdict import measurement_problem
 
 PhaseCallback = Callable[[str], None]
+ENGINE_EXIT_GRACE_S = 1.0  # after failed requests: how long the last check waits for an exiting engine
 LevelCallback = Callable[[LevelResult], bool]  # False stops the benchmark early
 
 
@@ -139,8 +140,9 @@ class DeployedRunner:
                                log_path=str(deployment.log_path),
                                timings={"startup": startup, "benchmark": time.monotonic() - t0 - startup})
             watch.close()
-            if not deployment.alive():  # and once more at the end
-                watch.dead_seen = True
+            failed_requests = any(lv.metrics.get("success_rate", 0.0) < 1.0 for lv in result.levels)
+            # and once more at the end; after failed requests, a moment for an exiting engine to be gone
+            watch.settle(ENGINE_EXIT_GRACE_S if failed_requests else 0.0)
             telemetry = scraper.stop()
             on_phase("tearing down")
             log_tail = deployment.log_tail(20)
@@ -176,6 +178,19 @@ class _Watch:
         if self.levels is not None:
             self.levels.begin_next()
         self._thread.start()
+
+    def settle(self, seconds: float) -> None:
+        """The engine's last check: polled for up to ``seconds`` (requests failing as the engine exits
+        arrive before its exit status does)."""
+        end = time.monotonic() + seconds
+        if not self.deployment.alive():
+            self.dead_seen = True
+            return
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            if not self.deployment.alive():
+                self.dead_seen = True
+                return
 
     def check(self) -> bool:
         """True while the benchmark may go on."""
