@@ -14,7 +14,8 @@ from rich.live import Live
 from ..bench.result import LevelResult
 from ..spec.scenarios import parse_scenario
 from .options import parse_slo as _slo, usage_error as _fail
-from .screen import Column, Fitted, finite, fit_table, make_console, say
+from ..jsonsafe import json_safe as finite
+from .screen import Column, Fitted, fit_table, make_console, say
 
 console = make_console()
 err_console = make_console(stderr=True)

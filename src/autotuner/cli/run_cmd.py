@@ -15,7 +15,8 @@ import typer
 from ..spec import SpecError, load_task
 from ..spec.task import Task
 from .run_view import COUNTED, Numbering, ProgressView, best_line, print_summary
-from .screen import finite, make_console, say
+from ..jsonsafe import json_safe as finite
+from .screen import make_console, say
 
 console = make_console()
 err_console = make_console(stderr=True)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-import math
 import shlex
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -43,17 +41,6 @@ def say(console: Console, text: str, indent: str = "    ") -> None:
     """A plain line, wrapped at the console width with a hanging indent."""
     for line in textwrap.wrap(text, width=console.width, subsequent_indent=indent, break_on_hyphens=False) or [""]:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
-
-
-def finite(value: Any) -> Any:
-    """A document for strict JSON (``--json``): NaN and infinities become null."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
 
 
 @dataclass

@@ -28,6 +28,7 @@ _SHORT = {"max-running-requests": "mr", "max-num-seqs": "mr", "chunked-prefill-s
 
 @dataclass(frozen=True)
 class Candidate:
+    """One configuration to predict: GPU type, engine, parallel layout (one replica) and key flags."""
     gpu: str
     engine: str
     tp: int

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..engines import get_adapter
 from ..engines.launch import engine_config
+from ..jsonsafe import json_safe
 from ..spec.task import Task
 from ..store import ExperimentRow, Store
 from ..store.store import as_datetime
@@ -31,17 +32,6 @@ def launch_command(task: Task, params: dict[str, Any]) -> str:
         argv[0] = "python"
     with_files = getattr(adapter, "command_with_files", None)  # TensorRT-LLM's extra-options YAML
     return with_files(shlex.join(argv), {**task.fixed_args, **params}) if with_files else shlex.join(argv)
-
-
-def json_safe(value: Any) -> Any:
-    """JSON has no NaN/inf: they become null."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def experiment_doc(exp: ExperimentRow, with_levels: bool = False) -> dict[str, Any]:

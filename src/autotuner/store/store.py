@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from ..jsonsafe import json_safe
 from .keys import params_key
 from .leases import ExperimentLeases
 from .models import Base, EventRow, ExperimentRow, TaskRow, utcnow
@@ -22,18 +23,8 @@ from .models import Base, EventRow, ExperimentRow, TaskRow, utcnow
 DEFAULT_DB = "sqlite:///autotuner.db"
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _json_dumps(value: Any) -> str:
-    return json.dumps(_finite(value), default=str)
+    return json.dumps(json_safe(value), default=str)
 
 
 def normalize_url(url: str) -> str:
