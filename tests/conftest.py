@@ -6,6 +6,7 @@ import pytest
 from autotuner.store import Store
 
 from .fake_runner import tmp_db
+from .report_fixtures import run_demo
 from .pg_support import fresh_database
 
 
@@ -26,3 +27,12 @@ def any_store(request):
             for table in ("at_events", "at_experiments", "at_tasks"):
                 conn.exec_driver_sql(f"DELETE FROM {table}")
     store.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The demo task tuned once in virtual time (its output, database and results) for the tests
+    that only read it."""
+    done = run_demo(tmp_path_factory.mktemp("demo"))
+    assert done.returncode == 0, done.stdout
+    return done

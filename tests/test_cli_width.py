@@ -9,7 +9,7 @@ import re
 import pytest
 
 from .fake_openai_server import FakeOpenAIServer
-from .report_fixtures import cli, run_demo
+from .report_fixtures import cli
 
 WIDTH = 80
 FLAGS = ["tp-size", "max-running-requests", "mem-fraction-static", "enable-mixed-chunk"]
@@ -32,19 +32,12 @@ def _header_tokens(lines: list[str], first_row: re.Pattern) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    done = run_demo(tmp_path_factory.mktemp("width"))
-    assert done.returncode == 0, done.stdout
-    return done
+def test_run_fits_80_columns(demo_run):
+    assert _too_long(demo_run.stdout) == []
 
 
-def test_run_fits_80_columns(demo):
-    assert _too_long(demo.stdout) == []
-
-
-def test_run_table_headers_are_whole_words_and_abbreviations_have_a_key(demo):
-    lines = demo.stdout.splitlines()
+def test_run_table_headers_are_whole_words_and_abbreviations_have_a_key(demo_run):
+    lines = demo_run.stdout.splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith("quickstart: 17 experiments"))
     table = lines[start:]
     header = _header_tokens(table, re.compile(r"\s*1\s+succeeded"))
@@ -62,8 +55,8 @@ def test_run_table_headers_are_whole_words_and_abbreviations_have_a_key(demo):
         assert short in header
 
 
-def test_run_table_rows_use_task_numbers_and_short_reasons(demo):
-    rows = [ln for ln in demo.stdout.splitlines() if re.match(r"\s*\d+\s+(succeeded|failed|infeasible)\b", ln)]
+def test_run_table_rows_use_task_numbers_and_short_reasons(demo_run):
+    rows = [ln for ln in demo_run.stdout.splitlines() if re.match(r"\s*\d+\s+(succeeded|failed|infeasible)\b", ln)]
     assert [int(r.split()[0]) for r in rows] == list(range(1, 18))
     failed = [r for r in rows if r.split()[1] == "failed"]
     assert failed and all(r.split()[-1] == "oom" for r in failed)
@@ -71,8 +64,8 @@ def test_run_table_rows_use_task_numbers_and_short_reasons(demo):
     assert "torch.OutOfMemoryError" not in "\n".join(rows)  # the full text is `autotuner show`'s
 
 
-def test_oom_notes_take_at_most_two_lines(demo):
-    lines = demo.stdout.splitlines()
+def test_oom_notes_take_at_most_two_lines(demo_run):
+    lines = demo_run.stdout.splitlines()
     for i, line in enumerate(lines):
         if re.match(r"#\d+ failed", line):
             continuation = 0
@@ -83,8 +76,8 @@ def test_oom_notes_take_at_most_two_lines(demo):
             assert continuation <= 1, lines[i:i + 4]
 
 
-def test_latencies_on_screen_are_ms_and_the_score_has_its_unit(demo):
-    out = demo.stdout
+def test_latencies_on_screen_are_ms_and_the_score_has_its_unit(demo_run):
+    out = demo_run.stdout
     level_lines = [ln for ln in out.splitlines() if re.match(r"\s+#\d+ c=\d+:", ln)]
     assert level_lines
     joined = "\n".join(out.splitlines())
@@ -94,9 +87,9 @@ def test_latencies_on_screen_are_ms_and_the_score_has_its_unit(demo):
     assert re.search(r"output_throughput_per_gpu = [\d.,]+\s+tok/s/GPU", joined)
 
 
-def test_per_level_figures_are_per_gpu_like_the_score(demo):
+def test_per_level_figures_are_per_gpu_like_the_score(demo_run):
     """The score of a succeeded experiment is one of its levels' per-GPU figures (best feasible level)."""
-    text = "\n".join(demo.stdout.splitlines())
+    text = "\n".join(demo_run.stdout.splitlines())
     number = r"([\d,]+(?:\.\d+)?)"
     for exp in re.findall(r"#(\d+) succeeded: score", text):
         score = re.search(rf"#{exp} succeeded: score {number} tok/s/GPU", text).group(1)
@@ -106,8 +99,8 @@ def test_per_level_figures_are_per_gpu_like_the_score(demo):
     assert two_gpus  # the total is printed beside the per-GPU figure
 
 
-def test_launch_command_is_folded_to_fit_and_still_one_command(demo):
-    lines = demo.stdout.splitlines()
+def test_launch_command_is_folded_to_fit_and_still_one_command(demo_run):
+    lines = demo_run.stdout.splitlines()
     start = lines.index("launch:")
     command = []
     for line in lines[start + 1:]:

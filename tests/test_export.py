@@ -11,22 +11,15 @@ import yaml
 from autotuner.report.export import EXPORT_KINDS, ExportError, export
 from autotuner.spec import load_task
 
-from .report_fixtures import DEMO, cli, run_demo
+from .report_fixtures import DEMO, cli
 
 BEST = {"tp-size": 2, "max-running-requests": 64, "mem-fraction-static": 0.85, "enable-mixed-chunk": True}
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    run = run_demo(tmp_path_factory.mktemp("export"))
-    assert run.returncode == 0, run.stdout
-    return run
-
-
-def test_every_export_of_the_demo_task_names_the_best_flags(demo):
+def test_every_export_of_the_demo_task_names_the_best_flags(demo_run):
     outputs = {}
     for kind in EXPORT_KINDS:
-        done = cli("export", str(DEMO), "--as", kind, "--db", demo.db)
+        done = cli("export", str(DEMO), "--as", kind, "--db", demo_run.db)
         assert done.returncode == 0, done.stderr
         outputs[kind] = done.stdout
     command = shlex.split(outputs["command"])
@@ -48,8 +41,8 @@ def test_every_export_of_the_demo_task_names_the_best_flags(demo):
             assert command[command.index(f"--{flag}") + 1] == str(value)
 
 
-def test_unknown_export_kind_exits_2_listing_the_allowed(demo):
-    done = cli("export", str(DEMO), "--as", "helm", "--db", demo.db)
+def test_unknown_export_kind_exits_2_listing_the_allowed(demo_run):
+    done = cli("export", str(DEMO), "--as", "helm", "--db", demo_run.db)
     assert done.returncode == 2
     assert "helm" in done.stderr and "command, docker, kubernetes, ome, config" in done.stderr
     with pytest.raises(ExportError, match="allowed"):
