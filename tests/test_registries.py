@@ -7,7 +7,7 @@ from autotuner.bench.api_kinds import API_KINDS
 from autotuner.deploy.registry import DEPLOYERS
 from autotuner.engines import ENGINES, EngineAdapter, get_adapter, register
 from autotuner.hardware.gpus import GPU, GPUS, get_gpu, register_gpu
-from autotuner.search.samplers import STRATEGIES
+from autotuner.search.strategies import STRATEGIES
 from autotuner.spec import SpecError, task_from_dict
 
 
@@ -78,7 +78,7 @@ def test_a_registered_strategy_builds_its_sampler():
     STRATEGIES.register("always-random", lambda search, n: optuna.samplers.RandomSampler(seed=search.seed))
     try:
         task = task_from_dict(doc(search={"strategy": "always-random", "space": {"x": [1, 2]}}))
-        from autotuner.search.samplers import make_sampler
+        from autotuner.search.strategies import make_sampler
         assert isinstance(make_sampler(task.search), optuna.samplers.RandomSampler)
     finally:
         STRATEGIES.unregister("always-random")

@@ -1,7 +1,7 @@
 """Named lists that can grow: engines, GPUs, search strategies, API kinds, deployers.
 
 Each list is one ``Registry``, defined where its entries are (``engines.ENGINES``,
-``hardware.gpus.GPUS``, ``search.samplers.STRATEGIES``, ``bench.api_kinds.API_KINDS``,
+``hardware.gpus.GPUS``, ``search.strategies.STRATEGIES``, ``bench.api_kinds.API_KINDS``,
 ``deploy.registry.DEPLOYERS``). Adding an entry is one ``register`` call; the task spec's
 validators and every error message read the names from the registry, so nothing else changes.
 """

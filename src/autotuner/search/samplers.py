@@ -1,6 +1,6 @@
-"""Optuna samplers for each strategy. No optimizer of our own: Optuna does the searching.
+"""Optuna samplers for each built-in strategy. No optimizer of our own: Optuna does the searching.
 
-``STRATEGIES`` is the one list of strategies: name -> ``factory(search, n_objectives)``.
+The list of strategies is ``strategies.STRATEGIES``; its built-in entries call ``BUILT_IN``.
 """
 
 from __future__ import annotations
@@ -9,14 +9,10 @@ from typing import TYPE_CHECKING, Callable
 
 import optuna
 
-from ..registry import Registry
 from .space import SpaceCodec
 
 if TYPE_CHECKING:  # a type only: the task spec checks its strategy against STRATEGIES
     from ..spec.task import SearchSpec
-
-SamplerFactory = Callable[["SearchSpec", int], optuna.samplers.BaseSampler]
-STRATEGIES: Registry[SamplerFactory] = Registry("strategy", "search.strategy")
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
@@ -25,10 +21,6 @@ class AskTellGridSampler(optuna.samplers.GridSampler):
 
     def after_trial(self, study, trial, state, values) -> None:  # noqa: ANN001
         return None
-
-
-def make_sampler(search: SearchSpec, n_objectives: int = 1) -> optuna.samplers.BaseSampler:
-    return STRATEGIES.create(search.strategy, search, n_objectives)
 
 
 def _grid(search: SearchSpec, n_objectives: int) -> optuna.samplers.BaseSampler:
@@ -55,5 +47,4 @@ def _gp(search: SearchSpec, n_objectives: int) -> optuna.samplers.BaseSampler:
         raise ValueError(f"search.strategy 'gp' needs torch and scipy installed ({e})") from None
 
 
-for _name, _factory in (("grid", _grid), ("random", _random), ("bayesian", _bayesian), ("gp", _gp)):
-    STRATEGIES.register(_name, _factory)
+BUILT_IN: dict[str, Callable[[SearchSpec, int], optuna.samplers.BaseSampler]] = {"grid": _grid, "random": _random, "bayesian": _bayesian, "gp": _gp}

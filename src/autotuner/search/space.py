@@ -6,7 +6,7 @@ import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # types only: the task spec checks its strategy names against search.samplers;
+if TYPE_CHECKING:  # types only: the task spec checks its strategy names against search.strategies;
     # Optuna is imported where it is used (`validate` needs only the grid helpers)
     from optuna.distributions import BaseDistribution
 

@@ -11,7 +11,7 @@ import optuna
 from ..spec.task import Task
 from ..store import Store
 from .early_stop import make_pruner
-from .samplers import make_sampler
+from .strategies import make_sampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 _prepared: set[str] = set()

@@ -11,7 +11,7 @@ from ..bench.metrics import higher_is_better, metric_names
 from ..deploy.registry import DEPLOYERS as DEPLOYMENTS
 from ..engines import ENGINES
 from ..hardware.gpus import GPUS
-from ..search.samplers import STRATEGIES
+from ..search.strategies import STRATEGIES
 from .workload import Workload
 
 # The name lists are registries (imported here for the spec's readers; register() adds an entry). A field
