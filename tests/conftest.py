@@ -16,6 +16,14 @@ def pg_url():
     yield from fresh_database()
 
 
+@pytest.fixture
+def store():
+    """A store on a fresh SQLite file."""
+    s = Store(str(tmp_db()))
+    yield s
+    s.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_store(request):
     """A store on SQLite, then on PostgreSQL; emptied after each test."""

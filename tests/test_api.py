@@ -11,17 +11,8 @@ from autotuner.api.app import create_app
 from autotuner.api.auth import check_bind
 from autotuner.report.results import build_results
 from autotuner.spec import SpecError, task_from_dict
-from autotuner.store import Store
 
 from .api_fakes import task_doc
-from .fake_runner import tmp_db
-
-
-@pytest.fixture
-def store():
-    s = Store(str(tmp_db()))
-    yield s
-    s.dispose()
 
 
 @pytest.fixture

@@ -9,17 +9,8 @@ from fastapi.testclient import TestClient
 
 from autotuner.api import events as events_module
 from autotuner.api.app import create_app
-from autotuner.store import Store
 
 from .api_fakes import task_doc
-from .fake_runner import tmp_db
-
-
-@pytest.fixture
-def store():
-    s = Store(str(tmp_db()))
-    yield s
-    s.dispose()
 
 
 @pytest.fixture

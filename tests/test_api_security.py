@@ -12,21 +12,12 @@ from fastapi.testclient import TestClient
 
 from autotuner.api.app import create_app
 from autotuner.api.auth import host_name, is_loopback
-from autotuner.store import Store
 
 from .api_fakes import task_doc
-from .fake_runner import tmp_db
 from .serve_support import cli, free_port, process
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def store():
-    s = Store(str(tmp_db()))
-    yield s
-    s.dispose()
 
 
 def test_loopback_forms_are_recognised():

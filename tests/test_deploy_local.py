@@ -1,6 +1,5 @@
 """LocalDeployer against fake engines: start, readiness, failure classes, teardown of the whole group."""
 
-import http.client
 import re
 import sys
 import threading
@@ -11,6 +10,7 @@ import pytest
 
 from autotuner.deploy.base import DeploymentError, LaunchSpec
 from autotuner.deploy.local import LocalDeployer
+from .process_probes import gone, http_status
 
 FAKE = Path(__file__).parent / "fake_engines"
 
@@ -23,13 +23,6 @@ def make(tmp_path: Path, grace: float = 2.0) -> LocalDeployer:
     return LocalDeployer(tmp_path / "logs", tmp_path / "state", grace=grace)
 
 
-def gone(pid: int) -> bool:
-    """No such process, or only a zombie left for its (new) parent to collect."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat[stat.rindex(")") + 2] in "ZX"
 
 
 def logged(path: Path, key: str) -> str:
@@ -38,14 +31,6 @@ def logged(path: Path, key: str) -> str:
     return match.group(1)
 
 
-def get(base_url: str, path: str) -> int:
-    host, port = base_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status
-    finally:
-        conn.close()
 
 
 def records(tmp_path: Path) -> list[Path]:
@@ -57,7 +42,7 @@ def test_healthy_engine_serves_and_stops_without_leftovers(tmp_path):
     with deployment as d:
         assert d.endpoint.model_name == "served-m"
         assert d.endpoint.base_url.startswith("http://127.0.0.1:")
-        assert get(d.endpoint.base_url, "/health") == 200
+        assert http_status(d.endpoint.base_url, "/health") == 200
         assert d.log_path == tmp_path / "logs" / "exp1.log"
         assert logged(d.log_path, "CUDA_VISIBLE_DEVICES") == "1,3"
         assert int(logged(d.log_path, "pgid")) == d.pid  # the engine leads its own group
@@ -144,7 +129,7 @@ def test_port_taken_before_the_engine_binds_is_retried_once(tmp_path):
     marker = tmp_path / "failed-once"
     with make(tmp_path).deploy(spec("healthy.py", "--fail-port-once", str(marker)), "exp-port", [0],
                                startup_timeout=20) as d:
-        assert get(d.endpoint.base_url, "/health") == 200
+        assert http_status(d.endpoint.base_url, "/health") == 200
         text = d.log_path.read_text()
     assert "retrying on another port" in text
     ports = re.findall(r"fake engine: port=(\d+)", text)

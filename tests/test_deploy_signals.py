@@ -11,16 +11,11 @@ from pathlib import Path
 from autotuner.deploy.local import LocalDeployer
 from autotuner.deploy.processes import group_alive, start_ticks
 from autotuner.deploy.reaper import EngineRecord, EngineRecords
+from .process_probes import gone
 
 FAKE = Path(__file__).parent / "fake_engines"
 
 
-def gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat[stat.rindex(")") + 2] in "ZX"
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from autotuner.deploy.docker import DockerDeployer, docker_available  # noqa: E4
 from autotuner.deploy.docker_images import image_ref, plan_container  # noqa: E402
 
 from .fake_docker_api import FakeDockerEngine  # noqa: E402
+from .process_probes import http_status
 
 TOKEN = "hf_doNotLeakThis123"
 SGLANG_IMAGE = "lmsysorg/sglang:latest"
@@ -50,21 +50,13 @@ def sglang_spec(model: str = "Qwen/Qwen2.5-7B", extra: list[str] | None = None) 
                                  *(extra or [])], model_name=model)
 
 
-def get(url: str, path: str) -> int:
-    host, port = url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status
-    finally:
-        conn.close()
 
 
 def test_create_parameters(tmp_path, fake, client, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     d = deployer(tmp_path, client, images={"sglang": "test/http_ok:1"}, shm_size="8g")
     with d.deploy(sglang_spec(extra=["--tp", "2"]), "exp-7", gpus=[2, 3], startup_timeout=20) as dep:
-        assert get(dep.endpoint.base_url, "/health") == 200
+        assert http_status(dep.endpoint.base_url, "/health") == 200
         assert dep.log_tail(5) == "server ready"  # live, from the container
         assert dep.gpus == [2, 3] and dep.endpoint.model_name == "Qwen/Qwen2.5-7B"
     call = fake.create_calls[0]
@@ -123,7 +115,7 @@ def test_healthy_start_runs_the_simulated_engine_and_tears_down(tmp_path, fake, 
     d = deployer(tmp_path, client)  # default images
     dep = d.deploy(spec, "healthy", gpus=[0], startup_timeout=60)
     assert fake.create_calls[0]["body"]["Image"] == image
-    assert get(dep.endpoint.base_url, "/v1/models") == 200
+    assert http_status(dep.endpoint.base_url, "/v1/models") == 200
     pids = fake.alive_processes()
     assert len(pids) == 1
     dep.stop()

@@ -11,18 +11,9 @@ from autotuner.api.app import create_app
 from autotuner.service.worker import Worker
 from autotuner.service.session import RunOptions
 from autotuner.spec import task_from_dict
-from autotuner.store import Store
 from autotuner.store.models import utcnow
 
 from .api_fakes import FakeExecute, task_doc, wait_for
-from .fake_runner import tmp_db
-
-
-@pytest.fixture
-def store():
-    s = Store(str(tmp_db()))
-    yield s
-    s.dispose()
 
 
 def queue(store, tmp_path, name="t1", budget=3):
