@@ -19,7 +19,8 @@ from ..spec.task import Task
 from ..store import ExperimentRow, Store, params_key
 from ..store.models import ACTIVE, FINISHED, utcnow
 from .baseline import Baseline
-from .confirm import confirm_full, confirm_top
+from .confirm import confirm_full, confirm_real_weights, confirm_top
+from .fast_start import parallel_slots, plan as fast_start_plan
 from .experiment import EventSink, Events, Executed, ExperimentExecutor
 from .feasibility import known_constraint_violation
 from .leases import LeaseKeeper, default_worker_name
@@ -126,11 +127,16 @@ class Tuner:
 
     def _run_all(self) -> None:
         self._recover()
+        start = fast_start_plan(self.task)  # FastStartError (before anything deploys) for an impossible "on"
+        if self.mode != "helper":
+            self.events.emit("fast_start", None, dummy_weights=start.dummy_weights, reason=start.reason,
+                             cache_dir=start.cache_dir, caveats=start.caveats,
+                             parallel=parallel_slots(self.task, len(self.pool.ids)))
         self._warm_start()
         if self.mode != "helper":
             self._run_baseline(wait=False)
         workers = [threading.Thread(target=self._worker, name=f"tuner-{i}", daemon=True)
-                   for i in range(self.task.search.parallel)]
+                   for i in range(parallel_slots(self.task, len(self.pool.ids)))]
         for w in workers:
             w.start()
         try:
@@ -150,6 +156,7 @@ class Tuner:
             self._run_baseline(wait=True)  # its first run was lost with a dead worker
             confirm_top(self.task, self.store, self.task_id, self.executor)
             confirm_full(self.task, self.store, self.task_id, self.executor)  # the best, if early stopping skipped levels
+            confirm_real_weights(self.task, self.store, self.task_id, self.executor)  # measured on random weights
         if self.cancel.is_set():
             raise TaskCancelled()
 
