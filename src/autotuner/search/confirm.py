@@ -58,7 +58,7 @@ def confirm_full(task: Task, store: Store, task_id: int, executor: ExperimentExe
     """The best experiment, when early stopping skipped some of its levels, runs once more with every
     level; that full measurement becomes its record (score, levels, feasibility). With random weights
     that run is ``confirm_real_weights``'s."""
-    if not informative(task) or executor.cancel.is_set() or fast_start.plan(task).dummy_weights:
+    if not informative(task) or executor.cancel.is_set() or fast_start.plan(task, getattr(executor.runner, 'simulate', None)).dummy_weights:
         return
     best = _best(task, store, task_id)
     if best is None or (best.extra or {}).get("early_stop") != "settled":
@@ -69,7 +69,7 @@ def confirm_full(task: Task, store: Store, task_id: int, executor: ExperimentExe
 def confirm_real_weights(task: Task, store: Store, task_id: int, executor: ExperimentExecutor) -> None:
     """Experiments ran on random weights: the best runs once more with the real ones and every level,
     and that measurement becomes its record."""
-    if executor.cancel.is_set() or not fast_start.plan(task).dummy_weights:
+    if executor.cancel.is_set() or not fast_start.plan(task, getattr(executor.runner, 'simulate', None)).dummy_weights:
         return
     best = _best(task, store, task_id)
     if best is not None:

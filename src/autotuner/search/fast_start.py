@@ -74,11 +74,19 @@ def weight_dependence(task: Task) -> str | None:
     return None
 
 
-def dummy_weights(task: Task) -> tuple[bool, str]:
-    """Whether experiments run on random weights, and why; FastStartError for ``on`` where impossible."""
+def fixed_simulation(simulate: dict[str, Any] | None) -> bool:
+    """A run on the simulated engine with its fixed start-up: no weights to skip, no start-up to share."""
+    return simulate is not None and simulate.get("startup", "fixed") != "modelled"
+
+
+def dummy_weights(task: Task, simulate: dict[str, Any] | None = None) -> tuple[bool, str]:
+    """Whether experiments run on random weights, and why; FastStartError for ``on`` where impossible.
+    ``simulate``: the run's simulated-engine settings (None on real engines)."""
     policy = task.fast_start.dummy_weights
     if policy == "off":
         return False, "fast_start.dummy_weights is off"
+    if policy == "auto" and fixed_simulation(simulate):
+        return False, "the simulated engine's fixed start-up loads no weights"
     if task.engine not in DUMMY_WEIGHT_ARGS:
         why = NO_DUMMY_WEIGHTS.get(task.engine, f"engine {task.engine} has no random-weight load format")
         if policy == "on":
@@ -106,8 +114,8 @@ def cache_env(task: Task) -> dict[str, str]:
     return {var: str(base / var.lower()) for var in CACHE_VARIABLES.get(task.engine, ())}
 
 
-def plan(task: Task) -> FastStartPlan:
-    on, reason = dummy_weights(task)
+def plan(task: Task, simulate: dict[str, Any] | None = None) -> FastStartPlan:
+    on, reason = dummy_weights(task, simulate)
     env = cache_env(task)
     caveats = [CAVEAT] if on else []
     if env:
@@ -116,9 +124,10 @@ def plan(task: Task) -> FastStartPlan:
     return FastStartPlan(on, reason, str(cache_dir(task)) if env else None, env, caveats)
 
 
-def apply(spec: LaunchSpec, task: Task, real_weights: bool | None = None) -> LaunchSpec:
+def apply(spec: LaunchSpec, task: Task, simulate: dict[str, Any] | None = None,
+          real_weights: bool | None = None) -> LaunchSpec:
     """``spec`` with the task's fast-start arguments and cache environment (real weights when asked)."""
-    p = plan(task)
+    p = plan(task, simulate)
     real_weights = REAL_WEIGHTS.get() if real_weights is None else real_weights
     argv = list(spec.argv)
     if p.dummy_weights and not real_weights and "--load-format" not in argv:
@@ -129,13 +138,24 @@ def apply(spec: LaunchSpec, task: Task, real_weights: bool | None = None) -> Lau
     return replace(spec, argv=argv, env={**p.env, **spec.env}, cache_dirs=sorted(set(p.env.values())))
 
 
-def parallel_slots(task: Task, gpus: int) -> int:
+def fast_start_lines(event: dict[str, Any]) -> list[str]:
+    """The ``fast_start`` event, as the run prints it: what applies, why, and each caveat."""
+    weights = "random weights (--load-format dummy)" if event.get("dummy_weights") else "real weights"
+    lines = [f"experiments start with {weights}: {event.get('reason')}"]
+    if event.get("cache_dir"):
+        lines.append(f"compile caches shared per model under {event['cache_dir']}")
+    if (event.get("parallel") or 1) > 1:
+        lines.append(f"{event['parallel']} experiments at once (search.parallel auto: as many as the GPUs fit)")
+    return lines + [f"caveat: {c}" for c in event.get("caveats", [])]
+
+
+def parallel_slots(task: Task, gpus: int, simulate: dict[str, Any] | None = None) -> int:
     """``search.parallel``; for ``auto``, as many experiments as ``gpus`` fit by the smallest one.
     A task on the simulated engine with its fixed start-up runs one at a time (start-ups cost nothing
     there, and its results keep the sequential order)."""
     if isinstance(task.search.parallel, int):
         return task.search.parallel
-    if task.simulate is not None and task.simulate.startup == "fixed":
+    if fixed_simulation(simulate):
         return 1
     from ..engines import get_adapter
     from .space import all_configurations, grid_size

@@ -98,7 +98,8 @@ class DeployedRunner:
 
     def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
         spec = fast_start.apply(self.adapter.launch_spec(self.task.model.id, self.task.model.name,
-                                                         engine_config(self.task, params), self.simulate), self.task)
+                                                         engine_config(self.task, params), self.simulate), self.task,
+                                self.simulate)
         t0 = time.monotonic()
         clock = ExperimentClock(t0, self.task.timeouts.experiment)  # deploy + benchmark + teardown
         on_phase("deploying")
@@ -240,7 +241,8 @@ class VirtualRunner:
         from ..sim.virtual import simulate_benchmark
 
         spec = fast_start.apply(self.adapter.launch_spec(self.task.model.id, self.task.model.name,
-                                                         engine_config(self.task, params), self.simulate), self.task)
+                                                         engine_config(self.task, params), self.simulate), self.task,
+                                self.simulate)
         argv = spec.argv[3:]  # drop "python -m autotuner.sim"
         on_phase("simulating")
         startup = self._startup(params, spec)

@@ -71,6 +71,7 @@ class Tuner:
         self.baseline = Baseline(task, self.codec, store, task_id, self.executor, self.leases)
         self.prior: Callable[[], dict] = self._predict  # the twin's ranking; replaceable (benchmarks)
         self.study = open_study(task, task_id, store)
+        self.simulate = getattr(runner, "simulate", None)  # the simulated engine's settings, None on real engines
 
     # -- setup -------------------------------------------------------------------------------
     def _recover(self) -> None:
@@ -127,16 +128,16 @@ class Tuner:
 
     def _run_all(self) -> None:
         self._recover()
-        start = fast_start_plan(self.task)  # FastStartError (before anything deploys) for an impossible "on"
+        start = fast_start_plan(self.task, self.simulate)  # FastStartError (before anything deploys) for an impossible "on"
         if self.mode != "helper":
             self.events.emit("fast_start", None, dummy_weights=start.dummy_weights, reason=start.reason,
                              cache_dir=start.cache_dir, caveats=start.caveats,
-                             parallel=parallel_slots(self.task, len(self.pool.ids)))
+                             parallel=parallel_slots(self.task, len(self.pool.ids), self.simulate))
         self._warm_start()
         if self.mode != "helper":
             self._run_baseline(wait=False)
         workers = [threading.Thread(target=self._worker, name=f"tuner-{i}", daemon=True)
-                   for i in range(parallel_slots(self.task, len(self.pool.ids)))]
+                   for i in range(parallel_slots(self.task, len(self.pool.ids), self.simulate))]
         for w in workers:
             w.start()
         try:

@@ -60,7 +60,7 @@ def launch_spec_for(task: Task, params: dict[str, Any], simulate: dict[str, Any]
     from ...search import fast_start  # the random-weight arguments and the cache environment
     adapter = get_adapter(task.engine)
     return fast_start.apply(adapter.launch_spec(task.model.id, task.model.name, engine_config(task, params),
-                                                simulate), task)
+                                                simulate), task, simulate)
 
 
 def _gpus(count: int) -> dict[str, Any]:
