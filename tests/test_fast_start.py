@@ -7,7 +7,8 @@ import pytest
 
 from autotuner.deploy.docker_images import plan_container
 from autotuner.deploy.gpu_pool import GpuPool
-from autotuner.deploy.kubernetes.manifests import render
+from autotuner.deploy.kubernetes.manifests import plain_deployment
+from autotuner.deploy.kubernetes.options import parse_options
 from autotuner.engines import get_adapter
 from autotuner.search import fast_start
 from autotuner.search.runners import VirtualRunner
@@ -98,8 +99,7 @@ def test_the_cache_directory_reaches_local_docker_and_kubernetes_engines(engine,
     assert path.startswith(str(tmp_path / "cache" / engine)) and (tmp_path / "cache").is_dir()
     plan = plan_container(spec, "image:tag", hf_cache=tmp_path / "hf", environ={})
     assert plan.volumes[path] == {"bind": path, "mode": "rw"} and plan.environment[variable] == path
-    flags = {"tp-size": 1} if engine == "sglang" else {"tensor-parallel-size": 1}
-    deployment = render(task, flags)[0]
+    deployment = plain_deployment(task, parse_options(task.kubernetes), spec, "fast-exp1")  # what the deployer applies
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert {"name": variable, "value": path} in container["env"]

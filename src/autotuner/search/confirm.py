@@ -99,7 +99,7 @@ def _measure_best(task: Task, store: Store, executor: ExperimentExecutor, best: 
     fields: dict = {"levels": outcome.levels, "metrics": metrics, "score": values[0], "scores": values,
                     "extra": {**best.extra, "full_confirmation": {"screened_score": best.score,
                                                                  "screened_levels": len(best.levels or []),
-                                                                 "real_weights": real_weights}}}
+                                                                 **({"real_weights": True} if real_weights else {})}}}
     if not is_feasible(task, metrics):
         fields.update(status="infeasible", error="SLO not met on the full confirmation benchmark"
                       + (" with the real weights" if real_weights else ""))

@@ -39,7 +39,8 @@ class Outcome:
     log_path: str | None = None
     stopped_early: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # startup, benchmark (seconds)
-    verdict: str | None = None  # set by early stopping: hopeless | slo | not competitive
+    verdict: str | None = None  # set by early stopping: hopeless | slo | not competitive | settled | outclassed
+    bound: float | None = None  # outclassed: the objective it cannot exceed (early_stop.EarlyStopper.bound)
     telemetry: dict = field(default_factory=dict)  # the engine's /metrics during the benchmark
 
 

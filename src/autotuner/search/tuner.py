@@ -279,6 +279,9 @@ class Tuner:
             self.study.tell(trial, state=TrialState.PRUNED)
         elif done.status == "failed":
             self._tell(trial, failure_values(self.task), self._constraints(None, deploy=1.0))
+        elif done.outcome.verdict == "outclassed" and done.outcome.bound is not None:
+            # "no better than bound" (below the incumbent), not infeasible: see early_stop.py
+            self._tell(trial, [done.outcome.bound], {key: 0.0 for key in self._constraints(None)})
         else:
             values = [v if not math.isnan(v) else f for v, f in
                       zip(objective_values(self.task, metrics), failure_values(self.task))]

@@ -57,10 +57,8 @@ def ome_refs(task: Task, options: KubernetesOptions) -> OmeRefs:
 
 def launch_spec_for(task: Task, params: dict[str, Any], simulate: dict[str, Any] | None = None) -> LaunchSpec:
     """The experiment's launch spec, as the tuner builds it: fixed args overridden by the trial's."""
-    from ...search import fast_start  # the random-weight arguments and the cache environment
     adapter = get_adapter(task.engine)
-    return fast_start.apply(adapter.launch_spec(task.model.id, task.model.name, engine_config(task, params),
-                                                simulate), task, simulate)
+    return adapter.launch_spec(task.model.id, task.model.name, engine_config(task, params), simulate)
 
 
 def _gpus(count: int) -> dict[str, Any]:
