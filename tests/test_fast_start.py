@@ -168,3 +168,22 @@ def test_the_best_of_a_random_weight_search_is_measured_again_with_its_real_weig
     # each cache key compiles once: the second start-up of a key is faster than its first
     starts = sorted(s for _, _, s in runner.runs[:-1])  # two keys (tp 1, tp 2), two configurations each
     assert starts[1] < 0.7 * starts[2] and runner.runs[0][2] in starts[2:]  # the first one compiled
+
+
+def test_the_simulated_engine_pays_its_modelled_start_up_and_hits_its_cache_the_second_time(tmp_path):
+    from autotuner.sim.engine import SimEngine
+    from autotuner.sim.startup import simulated_startup
+
+    argv = ["--personality", "vllm", "--gpu", "h100", "--startup-model", "meta-llama/Llama-3.1-8B-Instruct",
+            "--max-num-seqs", "64"]
+    env = {"VLLM_CACHE_ROOT": str(tmp_path / "vllm")}
+    cold, line = simulated_startup(SimEngine.from_argv(argv), env)
+    assert "cache miss" in line and "real weights" in line and cold == pytest.approx(
+        model_startup("meta-llama/Llama-3.1-8B-Instruct", 1, False, False).total)
+    warm, line = simulated_startup(SimEngine.from_argv(argv + ["--max-num-seqs", "128"]), env)  # same graph
+    assert "cache hit" in line and warm < cold
+    fast, line = simulated_startup(SimEngine.from_argv(argv + ["--load-format", "dummy"]), env)
+    assert "dummy weights" in line and fast < warm
+    other, line = simulated_startup(SimEngine.from_argv(argv + ["--max-num-batched-tokens", "1024"]), env)
+    assert "cache miss" in line  # another compile range: another cache entry
+    assert "--startup-model" in get_adapter("vllm").launch_spec("m", "m", {}, {"startup": "modelled"}).argv

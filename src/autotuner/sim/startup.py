@@ -87,3 +87,38 @@ def model_startup(model_id: str, gpus: int, dummy_weights: bool, cache_hit: bool
     from ..hardware.models import load_model
     spec = load_model(model_id)
     return startup_time(spec.params * bytes_per_param, gpus, spec.layers, dummy_weights, cache_hit, eager)
+
+
+CACHE_DIR_VARIABLES = ("VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR")  # where the simulated engine notes its compiles
+
+
+def simulated_startup(engine, environ) -> tuple[float, str]:  # noqa: ANN001 (SimEngine, os.environ)
+    """The simulated engine's modelled start-up and its log line. Its "compile cache" is a marker file
+    per cache key in the engine's cache directory (from its environment, as the real engines read it):
+    present means a hit; it is written now, so the next engine with the same key hits."""
+    from pathlib import Path
+    cfg = engine.config
+    argv = list(cfg.argv)
+    dummy = "--load-format" in argv and argv[argv.index("--load-format") + 1:][:1] == ["dummy"]
+    key = cache_key(cfg.personality, cfg.model, _flags(argv))
+    directory = next((environ[v] for v in CACHE_DIR_VARIABLES if environ.get(v)), None)
+    marker = Path(directory) / f"autotuner-sim-{key}" if directory else None
+    hit = marker is not None and marker.exists()
+    weight_bytes = engine.model.params * (1.0 if cfg.quantization in ("fp8", "modelopt_fp8") else 2.0)
+    st = startup_time(weight_bytes, cfg.tp * cfg.pp * cfg.dp, engine.model.layers, dummy, hit)
+    if marker is not None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(st.as_dict()))
+    line = (f"start-up {st.total:.1f} s: load {st.load:.1f} s ({'dummy' if dummy else 'real'} weights), "
+            f"compile {st.compile:.1f} s (cache {'hit' if hit else 'miss'}), CUDA graphs {st.graphs:.1f} s")
+    return st.total, line
+
+
+def _flags(argv: list[str]) -> dict[str, str]:
+    """``--flag value`` pairs (bare flags as "true") of an engine command line."""
+    out: dict[str, str] = {}
+    for i, arg in enumerate(argv):
+        if arg.startswith("--"):
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            out[arg[2:]] = nxt if nxt is not None and not nxt.startswith("--") else "true"
+    return out
