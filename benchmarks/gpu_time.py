@@ -259,7 +259,7 @@ def summarize(rows: list[dict]) -> None:
                 m = statistics.median(_total(x) for x in mine["runs"])
                 b = statistics.median(_total(x) for x in base["runs"])
                 parts.append(f"{100 * (1 - m / b):5.1f}% fewer GPU-seconds than main (median)")
-            if off is not None and None not in off["runs"] and strategy != "no-stop":
+            if off is not None and None not in off["runs"] and strategy in ("default", "informative"):  # same parallelism
                 # Early stopping alone: benchmark GPU-seconds per experiment, against no early stopping.
                 per = statistics.median(x["benchmark"] / x["experiments"] for x in mine["runs"])
                 per_off = statistics.median(x["benchmark"] / x["experiments"] for x in off["runs"])
