@@ -187,3 +187,10 @@ def test_the_simulated_engine_pays_its_modelled_start_up_and_hits_its_cache_the_
     other, line = simulated_startup(SimEngine.from_argv(argv + ["--max-num-batched-tokens", "1024"]), env)
     assert "cache miss" in line  # another compile range: another cache entry
     assert "--startup-model" in get_adapter("vllm").launch_spec("m", "m", {}, {"startup": "modelled"}).argv
+
+
+def test_nothing_is_printed_or_cached_on_the_simulated_engine_with_its_fixed_start_up(tmp_path):
+    task = make_task(tmp_path=tmp_path)
+    p = fast_start.plan(task, {"gpu": "h100"})
+    assert not p.dummy_weights and p.env == {} and p.cache_dir is None
+    assert fast_start.fast_start_lines({"dummy_weights": False, "reason": p.reason, "fixed_simulation": True}) == []

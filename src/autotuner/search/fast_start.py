@@ -116,7 +116,7 @@ def cache_env(task: Task) -> dict[str, str]:
 
 def plan(task: Task, simulate: dict[str, Any] | None = None) -> FastStartPlan:
     on, reason = dummy_weights(task, simulate)
-    env = cache_env(task)
+    env = {} if fixed_simulation(simulate) else cache_env(task)  # a fixed simulated start-up compiles nothing
     caveats = [CAVEAT] if on else []
     if env:
         caveats.append("shared compile cache: a stale entry after an engine upgrade is the engine's to "
@@ -139,7 +139,10 @@ def apply(spec: LaunchSpec, task: Task, simulate: dict[str, Any] | None = None,
 
 
 def fast_start_lines(event: dict[str, Any]) -> list[str]:
-    """The ``fast_start`` event, as the run prints it: what applies, why, and each caveat."""
+    """The ``fast_start`` event, as the run prints it: what applies, why, and each caveat (nothing on
+    the simulated engine with its fixed start-up, where none applies)."""
+    if event.get("fixed_simulation"):
+        return []
     weights = "random weights (--load-format dummy)" if event.get("dummy_weights") else "real weights"
     lines = [f"experiments start with {weights}: {event.get('reason')}"]
     if event.get("cache_dir"):

@@ -20,7 +20,7 @@ from ..store import ExperimentRow, Store, params_key
 from ..store.models import ACTIVE, FINISHED, utcnow
 from .baseline import Baseline
 from .confirm import confirm_full, confirm_real_weights, confirm_top
-from .fast_start import parallel_slots, plan as fast_start_plan
+from .fast_start import fixed_simulation as fast_start_fixed, parallel_slots, plan as fast_start_plan
 from .experiment import EventSink, Events, Executed, ExperimentExecutor
 from .feasibility import known_constraint_violation
 from .leases import LeaseKeeper, default_worker_name
@@ -132,6 +132,7 @@ class Tuner:
         if self.mode != "helper":
             self.events.emit("fast_start", None, dummy_weights=start.dummy_weights, reason=start.reason,
                              cache_dir=start.cache_dir, caveats=start.caveats,
+                             fixed_simulation=fast_start_fixed(self.simulate),
                              parallel=parallel_slots(self.task, len(self.pool.ids), self.simulate))
         self._warm_start()
         if self.mode != "helper":
