@@ -4,15 +4,22 @@
     .venv/bin/python benchmarks/gpu_time.py [--seeds 10] [--main-src /path/to/main/src]
 
 The three setups of ``search_efficiency.py`` in virtual time on the simulated engine. Each setup's
-whole space is measured once (the truth); every strategy then runs the real tuning loop (``Tuner``,
-default settings: TPE with early stopping, no baseline) against a replay of it, and stops once a
-complete, feasible experiment scores >= 98% of the optimum. Every experiment pays an engine start-up
-from the model-size table (``--startup-seconds`` overrides it) plus the benchmark time of the levels
-it ran, on its GPUs; the rest of the 8-GPU node is idle meanwhile (experiments run one at a time).
+whole space is measured once (the truth); every strategy then runs the real tuning loop (``Tuner``)
+against a replay of it on a virtual 8-GPU node (``virtual_node.py``: experiments hold their GPUs from
+start to end, several at once when the tuner runs several), and stops once a complete, feasible
+experiment scores >= 98% of the optimum. GPU-seconds: start-up and benchmark on the experiments' GPUs,
+idle for the rest of the node meanwhile.
 
-Strategies: ``default`` (this tree's defaults: levels lowest load first, early stopping),
-``informative`` (``search.level_order: informative``: highest load first with the rules of
-``search/early_stop.py``), ``no-stop`` (``search.prune`` off), and ``main`` (the same harness run on another source tree, ``--main-src``: today's main).
+Start-ups come from ``sim/startup.py`` (weights load + compile + CUDA graphs). Today's main pays the
+cold start-up every time, one experiment at a time. This tree's defaults (``default``) are those of a
+real node: ``fast_start`` (random weights when the objective cannot depend on them, a compile cache
+per model, hit when an earlier experiment with the same cache key finished compiling),
+``search.parallel: auto`` and early stopping; with random weights the pick is then measured again with
+its real weights and every level, and that confirmation is charged too (its GPUs and the idle rest).
+
+Strategies: ``default``; ``no-stop`` (the same without early stopping: what early stopping alone
+saves); ``sequential`` (one experiment at a time); ``informative`` (``search.level_order:
+informative``); ``main`` (the harness on another source tree, ``--main-src``: today's main).
 Printed per setup and strategy: median and worst GPU-seconds to the target over the seeds, the
 median split start-up / benchmark / idle, and in how many seeds the target was reached.
 """
@@ -29,6 +36,9 @@ import re
 import statistics
 import subprocess
 import sys
+import shutil
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,15 +56,13 @@ from search_efficiency import SETUPS, measure_truth
 
 NODE_GPUS = 8
 LEVEL_FIELDS = {f.name for f in dataclasses.fields(LevelResult)}  # main's LevelResult has fewer
-# Engine start-up (weights load, CUDA graphs) by model size, in seconds.
-STARTUP_BY_SIZE = ((1, 20.0), (8, 40.0), (70, 180.0))
+STRATEGIES = ("default", "no-stop", "sequential", "informative")
 
 
-def startup_seconds(model: str) -> float:
-    """The table's value for the nearest size at or above the model's (70B beyond the table)."""
-    match = re.search(r"(\d+(?:\.\d+)?)[bB]\b", model)
-    size = float(match.group(1)) if match else 8.0
-    return next((s for b, s in STARTUP_BY_SIZE if size <= b), STARTUP_BY_SIZE[-1][1])
+def cold_startups() -> dict[str, dict[int, float]]:
+    """Per setup's model and GPU count: the cold start-up (real weights, no cache) of this tree's model."""
+    from autotuner.sim.startup import model_startup
+    return {s.model: {g: model_startup(s.model, g, False, False).total for g in (1, 2, 4, 8)} for s in SETUPS}
 
 
 def level_order(task) -> list:
@@ -65,74 +73,133 @@ def level_order(task) -> list:
     return workload_for(task).levels()
 
 
+class StartupModel:
+    """What one experiment's engine start costs: cold every time (main), or this tree's fast starts."""
+
+    def __init__(self, task, cold: dict[int, float] | None):
+        self.task, self.cold = task, cold
+        if cold is None:
+            from autotuner.engines.launch import LaunchSpec
+            from autotuner.search import fast_start
+            from autotuner.sim.startup import PROCESS_S, cache_key, model_startup
+            self.key = lambda params: cache_key(task.engine, task.model.id, {**task.fixed_args, **params})
+            spec = fast_start.apply(LaunchSpec(task.engine, [], task.model.name), task)
+            self.dummy = "--load-format" in spec.argv
+            self.model_startup, self.process = model_startup, PROCESS_S
+
+    def place(self, params: dict, gpus: int, bench: float, real_weights: bool = False):
+        """A function placing the experiment on the node (its Interval), for ``VirtualNode.run``."""
+        from virtual_node import Interval
+
+        def place(node):
+            if self.cold is not None:
+                startup = self.cold[gpus]
+                start = node.earliest_start(gpus, startup + bench)
+                return Interval(start, start + startup + bench, gpus, startup)
+            key = self.key(params)
+            probe = self.model_startup(self.task.model.id, gpus, self.dummy and not real_weights, False)
+            start = node.earliest_start(gpus, probe.total + bench)
+            hit = self.task.fast_start.compile_cache and node.compiled_before(key, start)
+            st = self.model_startup(self.task.model.id, gpus, self.dummy and not real_weights, hit)
+            start = node.earliest_start(gpus, st.total + bench)  # a hit is shorter: it fits no later
+            return Interval(start, start + st.total + bench, gpus, st.total, key,
+                            start + st.process + st.load + st.compile)
+        return place
+
+
 @dataclass
 class Spend:
-    startup: float = 0.0
-    benchmark: float = 0.0
-    idle: float = 0.0
-    experiments: int = 0
     at_target: dict | None = None
     best: float = -math.inf
-    log: list = field(default_factory=list)
-
-    def total(self) -> float:
-        return self.startup + self.benchmark + self.idle
 
 
 class GpuTimeRunner:
-    """Replays measured levels in the order the task runs them and charges their GPU time."""
+    """Replays measured levels in the order the task runs them, on the virtual node."""
 
-    def __init__(self, truth: dict[str, Outcome], task, target: float, startup: float):
-        self.truth, self.task, self.target, self.startup = truth, task, target, startup
+    def __init__(self, truth: dict[str, Outcome], task, target: float, node, startups: StartupModel):
+        self.truth, self.task, self.target, self.node, self.startups = truth, task, target, node, startups
         self.order = level_order(task)
         self.spend = Spend()
+        self.lock = threading.Lock()
 
-    def _charge(self, gpus: int, startup: float, bench: float) -> None:
-        s = self.spend
-        s.startup += gpus * startup
-        s.benchmark += gpus * bench
-        s.idle += (NODE_GPUS - gpus) * (startup + bench)
-        s.experiments += 1
+    def reap(self, name: str) -> list[str]:
+        return []
+
+    def log_path(self, name: str) -> str | None:
+        return None
 
     def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
         measured = self.truth[params_key(params)]
-        if not measured.ok:
-            self._charge(len(gpus), self.startup, 0.0)
-            return measured
-        by_key = {(lv["scenario"], lv["concurrency"], lv["rate"]): lv for lv in measured.levels}
         levels, bench, stopped = [], 0.0, False
-        for key in self.order:
-            lv = by_key[key]
-            levels.append(lv)
-            bench += lv["metrics"].get("duration", 0.0)
-            if not on_level(LevelResult(**{k: v for k, v in lv.items() if k in LEVEL_FIELDS})):
-                stopped = True
-                break
-        self._charge(len(gpus), self.startup, bench)
+        if measured.ok:
+            by_key = {(lv["scenario"], lv["concurrency"], lv["rate"]): lv for lv in measured.levels}
+            for key in self.order:
+                lv = by_key[key]
+                levels.append(lv)
+                bench += lv["metrics"].get("duration", 0.0)
+                if not on_level(LevelResult(**{k: v for k, v in lv.items() if k in LEVEL_FIELDS})):
+                    stopped = True
+                    break
+        order = int(re.search(r"exp(\d+)", name).group(1)) if re.search(r"exp(\d+)", name) else 0
+        done = self.node.run(order, self.startups.place(params, len(gpus), bench))
+        if not measured.ok:
+            return measured
         metrics = select_metrics(self.task, levels)
-        if is_feasible(self.task, metrics):
-            score = objective_values(self.task, metrics)[0]
-            self.spend.best = max(self.spend.best, score)
-            if score >= self.target and self.spend.at_target is None:
-                self.spend.at_target = {"startup": self.spend.startup, "benchmark": self.spend.benchmark,
-                                        "idle": self.spend.idle, "experiments": self.spend.experiments,
-                                        "score": score, "params": params}
-                cancel.set()
+        with self.lock:
+            if is_feasible(self.task, metrics) and not cancel.is_set():
+                score = objective_values(self.task, metrics)[0]
+                self.spend.best = max(self.spend.best, score)
+                if score >= self.target and self.spend.at_target is None:
+                    self.spend.at_target = {**self.node.spend_until(done.end), "end": done.end,
+                                            "experiments": len(self.node.done), "score": score, "params": params}
+                    self._confirm(params, len(gpus), measured)
+                    cancel.set()
+                    self.node.abort()
         return Outcome(True, levels, stopped_early=stopped, timings=measured.timings)
 
+    def _confirm(self, params: dict, gpus: int, measured: Outcome) -> None:
+        """Random weights: the pick runs again with its real weights and every level, after the search."""
+        if self.startups.cold is not None or not self.startups.dummy:
+            return
+        from virtual_node import VirtualNode
+        at = self.spend.at_target
+        full = sum(lv["metrics"].get("duration", 0.0) for lv in measured.levels)
+        node = VirtualNode(NODE_GPUS, 1)
+        node.done = [i for i in self.node.done + self.node.inside if i.start < at["end"]]
+        node.now = at["end"]
+        interval = self.startups.place(params, gpus, full, real_weights=True)(node)
+        wall = interval.end - at["end"]
+        at["startup"] += gpus * interval.startup
+        at["benchmark"] += gpus * full
+        at["idle"] += (NODE_GPUS - gpus) * wall
+        at["score"] = objective_values(self.task, select_metrics(self.task, measured.levels))[0]
 
-def run_strategy(setup, truth, optimum: float, seed: int, strategy: str) -> Spend:
+
+def run_strategy(setup, truth, optimum: float, seed: int, strategy: str, cold: dict | None) -> Spend:
+    from virtual_node import VirtualNode
+
     doc = setup.task("bayesian", seed, len(truth), prune=strategy != "no-stop")
-    if strategy == "informative":  # this tree's opt-in: levels highest load first, with their rules
+    if strategy != "main":
+        doc.pop("simulate")  # the replay stands for real engines: this tree's defaults for a real node
+    if strategy == "informative":
         doc["search"]["level_order"] = "informative"
     task = task_from_dict(doc)
-    store = Store("sqlite://")
+    workers = 1
+    if strategy in ("default", "no-stop", "informative"):
+        from autotuner.search.fast_start import parallel_slots
+        workers = parallel_slots(task, NODE_GPUS)
+    doc["search"]["parallel"] = workers  # the GPUs are the node's (virtual_node.py), the pool only has room
+    task = task_from_dict(doc)
+    tmp = tempfile.mkdtemp(prefix="gpu-time-")  # a file: parallel workers share it (in-memory cannot)
+    store = Store(f"sqlite:///{tmp}/db.sqlite" if workers > 1 else "sqlite://")
     task_id = prepare_task(store, task, RunOptions())
-    runner = GpuTimeRunner(truth, task, 0.98 * optimum, startup_seconds(setup.model))
+    node = VirtualNode(NODE_GPUS, workers)
+    runner = GpuTimeRunner(truth, task, 0.98 * optimum, node, StartupModel(task, cold))
     try:
-        Tuner(task, store, task_id, runner, GpuPool(list(range(NODE_GPUS)))).run()
+        Tuner(task, store, task_id, runner, GpuPool(list(range(NODE_GPUS * workers)))).run()
     except TaskCancelled:
         pass
+    shutil.rmtree(tmp, ignore_errors=True)
     return runner.spend
 
 
@@ -149,17 +216,16 @@ def truths(cache: Path) -> dict[str, tuple[dict[str, Outcome], float]]:
     return out
 
 
-def measure(strategies: list[str], seeds: int, startup_override: float | None, cache: Path) -> list[dict]:
-    if startup_override is not None:
-        global startup_seconds
-        startup_seconds = lambda _model: startup_override  # noqa: E731
+def measure(strategies: list[str], seeds: int, cache: Path, cold: dict | None) -> list[dict]:
+    """``cold``: the cold start-ups of main's rows (model -> GPUs -> seconds), None for this tree's."""
     rows = []
     measured = truths(cache)
     for setup in SETUPS:
         t0 = time.time()
         truth, optimum = measured[setup.name]
         for strategy in strategies:
-            spends = [run_strategy(setup, truth, optimum, seed, strategy) for seed in range(seeds)]
+            model_cold = None if cold is None else {int(g): v for g, v in cold[setup.model].items()}
+            spends = [run_strategy(setup, truth, optimum, seed, strategy, model_cold) for seed in range(seeds)]
             print(f"{setup.name} {strategy}: {seeds} seeds in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
             rows.append({"setup": setup.name, "strategy": strategy, "optimum": optimum,
                          "runs": [s.at_target for s in spends], "best": [s.best for s in spends]})
@@ -184,7 +250,7 @@ def summarize(rows: list[dict]) -> None:
     print()
     for setup in dict.fromkeys(r["setup"] for r in rows):
         base, off = by.get((setup, "main")), by.get((setup, "no-stop"))
-        for strategy in ("default", "informative", "no-stop"):
+        for strategy in STRATEGIES:
             mine = by.get((setup, strategy))
             if mine is None or None in mine["runs"]:
                 continue
@@ -193,7 +259,7 @@ def summarize(rows: list[dict]) -> None:
                 m = statistics.median(_total(x) for x in mine["runs"])
                 b = statistics.median(_total(x) for x in base["runs"])
                 parts.append(f"{100 * (1 - m / b):5.1f}% fewer GPU-seconds than main (median)")
-            if off is not None and None not in off["runs"] and strategy != "no-stop":
+            if off is not None and None not in off["runs"] and strategy in ("default", "informative"):  # same parallelism
                 # Early stopping alone: benchmark GPU-seconds per experiment, against no early stopping.
                 per = statistics.median(x["benchmark"] / x["experiments"] for x in mine["runs"])
                 per_off = statistics.median(x["benchmark"] / x["experiments"] for x in off["runs"])
@@ -210,9 +276,9 @@ def _total(x: dict) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--strategies", default="default,informative,no-stop")
+    p.add_argument("--strategies", default=",".join(STRATEGIES))
     p.add_argument("--main-src", type=Path, help="src/ of today's main, for the 'main' rows")
-    p.add_argument("--startup-seconds", type=float, help="one start-up time for every model")
+    p.add_argument("--cold-json", type=Path, help=argparse.SUPPRESS)  # main's rows: the cold start-ups
     p.add_argument("--json", type=Path, help="write the rows here instead of printing the table")
     p.add_argument("--table", type=Path, nargs="+", help="print the table of rows saved with --json, and exit")
     p.add_argument("--truth-cache", type=Path, default=Path("/tmp/gpu_time_truth.pkl"),
@@ -221,17 +287,25 @@ def main() -> int:
     if args.table:
         summarize([row for path in args.table for row in json.loads(path.read_text())])
         return 0
+    if args.cold_json is not None:  # the child run on main's tree
+        rows = measure(args.strategies.split(","), args.seeds, args.truth_cache, json.loads(args.cold_json.read_text()))
+        args.json.write_text(json.dumps(rows, default=str))
+        return 0
     truths(args.truth_cache)  # measured once, before both trees replay it
+    cold = cold_startups()
+    for model, by_gpus in cold.items():
+        print(f"cold start-up of {model}: " + ", ".join(f"{g} GPU {v:.0f} s" for g, v in by_gpus.items()),
+              file=sys.stderr)
     main_run = None
     if args.main_src is not None:  # alongside, in its own interpreter on the other source tree
         out = Path(f"/tmp/gpu_time_main_{os.getpid()}.json")
+        cold_file = Path(f"/tmp/gpu_time_cold_{os.getpid()}.json")
+        cold_file.write_text(json.dumps(cold))
         cmd = [sys.executable, __file__, "--seeds", str(args.seeds), "--strategies", "main", "--json", str(out),
-               "--truth-cache", str(args.truth_cache)]
-        if args.startup_seconds is not None:
-            cmd += ["--startup-seconds", str(args.startup_seconds)]
+               "--truth-cache", str(args.truth_cache), "--cold-json", str(cold_file)]
         main_run = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(args.main_src)},
                                     cwd=Path(__file__).parent)
-    rows = measure(args.strategies.split(","), args.seeds, args.startup_seconds, args.truth_cache)
+    rows = measure(args.strategies.split(","), args.seeds, args.truth_cache, None)
     if main_run is not None:
         if main_run.wait() != 0:
             raise SystemExit(f"the main run failed (exit {main_run.returncode})")

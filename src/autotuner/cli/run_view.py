@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from ..report.failure_cause import headline, no_best_message
 from ..report.units import fmt, unit
+from ..search.fast_start import fast_start_lines
 from ..spec.task import Task
 from .screen import Column, abbreviations, command_lines, fit_table, say
 
@@ -112,6 +113,9 @@ class ProgressView:
                 if not data.get("baseline") and data.get("status") != "rejected" and self.progress is not None:
                     self.progress.advance(self.bar)
                 say(self.console, self._finished_line(n, data))
+            elif kind == "fast_start":
+                for line in fast_start_lines(data):
+                    say(self.console, line)
             elif kind == "best_changed":
                 self._update(best=f"best {value(self.task.objective.metric, data['score'])} (#{n})")
 

@@ -174,7 +174,7 @@ def plan_container(spec: LaunchSpec, image: str, hf_cache: Path | None = None,
     args = list(args)
     engine, start = (sim_personality_and_rest(args) if kind == "sim" else (kind, 0))
     env = dict(spec.env)
-    volumes: dict[str, dict[str, str]] = {}
+    volumes: dict[str, dict[str, str]] = {path: {"bind": path, "mode": "rw"} for path in spec.cache_dirs}
 
     index = model_index(engine, args[start:])
     if index is not None:

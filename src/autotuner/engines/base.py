@@ -118,6 +118,8 @@ class EngineAdapter(ABC):
             prefix = [sys.executable, "-m", "autotuner.sim", "--personality", self.name,
                       "--gpu", str(simulate.get("gpu", "h100")), "--seed", str(simulate.get("seed", 0)),
                       "--startup-seconds", str(simulate.get("startup_seconds", 0.3))]
+            if simulate.get("startup") == "modelled":
+                prefix.append("--startup-model")
             if simulate.get("noise"):
                 prefix += ["--noise", str(simulate["noise"])]
             if simulate.get("cost_model"):

@@ -35,6 +35,7 @@ class LaunchSpec:
     env: dict[str, str] = field(default_factory=dict)
     container_port: int = 8000
     files: list[ConfigFile] = field(default_factory=list)
+    cache_dirs: list[str] = field(default_factory=list)  # host directories the engine writes its caches to
 
 
 def engine_config(task: Task, params: dict[str, Any]) -> dict[str, Any]:

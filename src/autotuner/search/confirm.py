@@ -1,6 +1,6 @@
 """Confirmation under noise: the top configurations (and the baseline) run again; the best is chosen
 on the mean, and the spread is reported. And the best of a screened search (early stopping skipped
-some of its levels) runs once more in full."""
+some of its levels) runs once more in full, with the real weights when the search ran on random ones."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import statistics
 from ..spec.task import Task
 from ..store import ExperimentRow, Store
 from ..store.models import utcnow
+from . import fast_start
 from .experiment import ExperimentExecutor, experiment_name
 from .fidelity import informative
 from .scoring import is_feasible, objective_values, select_metrics
@@ -55,28 +56,55 @@ def _summarize(task: Task, store: Store, executor: ExperimentExecutor, exp: Expe
 
 def confirm_full(task: Task, store: Store, task_id: int, executor: ExperimentExecutor) -> None:
     """The best experiment, when early stopping skipped some of its levels, runs once more with every
-    level; that full measurement becomes its record (score, levels, feasibility)."""
-    if not informative(task) or executor.cancel.is_set():
+    level; that full measurement becomes its record (score, levels, feasibility). With random weights
+    that run is ``confirm_real_weights``'s."""
+    if not informative(task) or executor.cancel.is_set() or fast_start.plan(task, getattr(executor.runner, 'simulate', None)).dummy_weights:
         return
-    sign = 1 if task.objective.maximize else -1
-    done = [e for e in store.experiments(task_id) if e.status == "succeeded" and not e.baseline and e.score is not None]
-    best = max(done, key=lambda e: sign * e.score, default=None)
+    best = _best(task, store, task_id)
     if best is None or (best.extra or {}).get("early_stop") != "settled":
         return
-    outcome = executor.rerun(best, "confirming (full benchmark)", experiment_name(task.name, best.id, "full"))
+    _measure_best(task, store, executor, best, "confirming (full benchmark)", "full", real_weights=False)
+
+
+def confirm_real_weights(task: Task, store: Store, task_id: int, executor: ExperimentExecutor) -> None:
+    """Experiments ran on random weights: the best runs once more with the real ones and every level,
+    and that measurement becomes its record."""
+    if executor.cancel.is_set() or not fast_start.plan(task, getattr(executor.runner, 'simulate', None)).dummy_weights:
+        return
+    best = _best(task, store, task_id)
+    if best is not None:
+        _measure_best(task, store, executor, best, "confirming (real weights, full benchmark)", "real",
+                      real_weights=True)
+
+
+def _best(task: Task, store: Store, task_id: int) -> ExperimentRow | None:
+    sign = 1 if task.objective.maximize else -1
+    done = [e for e in store.experiments(task_id) if e.status == "succeeded" and not e.baseline and e.score is not None]
+    return max(done, key=lambda e: sign * e.score, default=None)
+
+
+def _measure_best(task: Task, store: Store, executor: ExperimentExecutor, best: ExperimentRow, phase: str,
+                  suffix: str, real_weights: bool) -> None:
+    token = fast_start.REAL_WEIGHTS.set(real_weights)
+    try:
+        outcome = executor.rerun(best, phase, experiment_name(task.name, best.id, suffix))
+    finally:
+        fast_start.REAL_WEIGHTS.reset(token)
     if outcome is None or not outcome.ok:
-        executor.events.emit("experiment_confirmed", best.id, full=False,
+        executor.events.emit("experiment_confirmed", best.id, full=False, real_weights=real_weights,
                              error=outcome.error if outcome is not None else "cancelled")
         return
     metrics = select_metrics(task, outcome.levels)
     values = objective_values(task, metrics)
     fields: dict = {"levels": outcome.levels, "metrics": metrics, "score": values[0], "scores": values,
                     "extra": {**best.extra, "full_confirmation": {"screened_score": best.score,
-                                                                 "screened_levels": len(best.levels or [])}}}
+                                                                 "screened_levels": len(best.levels or []),
+                                                                 **({"real_weights": True} if real_weights else {})}}}
     if not is_feasible(task, metrics):
-        fields.update(status="infeasible", error="SLO not met on the full confirmation benchmark")
+        fields.update(status="infeasible", error="SLO not met on the full confirmation benchmark"
+                      + (" with the real weights" if real_weights else ""))
     store.update_experiment(best.id, **fields)
-    executor.events.emit("experiment_confirmed", best.id, full=True, score=values[0])
+    executor.events.emit("experiment_confirmed", best.id, full=True, score=values[0], real_weights=real_weights)
 
 
-__all__ = ["confirm_full", "confirm_top"]
+__all__ = ["confirm_full", "confirm_real_weights", "confirm_top"]

@@ -14,8 +14,10 @@ Levels highest load first (``fidelity.informative``), per family of levels (``fi
   confidence bound is below the best feasible score of the task so far, the family cannot win;
 - *cannot meet the SLO*: the lowest level misses a latency SLO (higher ones did already).
 The benchmark stops once every family left is decided. An experiment whose families all lost to
-the incumbent is "outclassed": recorded by the levels it measured (which missed the SLO), so the
-sampler still learns from it; one that settled is a complete measurement.
+the incumbent is "outclassed": recorded by the levels it measured (which missed the SLO), and the
+sampler is told the bound it cannot exceed (``EarlyStopper.bound``, below the incumbent) as a
+feasible value: "no better than this", not "infeasible", which would steer the search away from a
+region whose lower loads may well meet the SLO. One that settled is a complete measurement.
 
 The confidence bound treats the objective as a rate counted over the level's requests: its
 relative standard error is about ``1/sqrt(n)`` (Poisson counting), so the bound is
@@ -61,6 +63,7 @@ class EarlyStopper:
         self.step = 0
         self.decided: dict[tuple[str, bool], str] = {}  # family -> "settled" | "lost" | "infeasible"
         self.measured: set[tuple[str, int | None, float | None]] = set()
+        self.bound: float | None = None  # outclassed: the best objective the experiment could still reach
 
     def on_level(self, level: LevelResult) -> bool:
         """True to go on to the next level."""
@@ -95,6 +98,8 @@ class EarlyStopper:
                 self.decided[fam] = "settled"  # the lower loads left cannot give more
             elif self._cannot_beat_incumbent(level) and all(x < load for x in left):
                 self.decided[fam] = "lost"
+                ucb = upper_bound(level.metrics[self.task.objective.metric], level.metrics.get("num_requests", 1.0))
+                self.bound = ucb if self.bound is None else max(self.bound, ucb)
             elif self._misses_latency_slo(level) and all(x > load for x in left):
                 self.decided[fam] = "infeasible"  # the higher loads left would miss it too
         if all(lv in self.measured or family(lv) in self.decided for lv in self.levels):

@@ -97,7 +97,7 @@ class ExperimentExecutor:
                                       self.cancel)
         finally:
             self.pool.release(gpus)
-        outcome.verdict = stopper.verdict
+        outcome.verdict, outcome.bound = stopper.verdict, stopper.bound
         return Executed(outcome, experiment_status(self.task, outcome))
 
     def record(self, exp: ExperimentRow, params: dict, done: Executed) -> dict | None:

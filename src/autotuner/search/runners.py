@@ -21,6 +21,7 @@ from ..engines import EngineAdapter
 from ..engines.launch import engine_config
 from ..spec.task import Task
 from .deadlines import ExperimentClock, LevelDeadlines
+from . import fast_start
 from .fidelity import workload_for
 from .verdict import measurement_problem
 
@@ -38,7 +39,8 @@ class Outcome:
     log_path: str | None = None
     stopped_early: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # startup, benchmark (seconds)
-    verdict: str | None = None  # set by early stopping: hopeless | slo | not competitive
+    verdict: str | None = None  # set by early stopping: hopeless | slo | not competitive | settled | outclassed
+    bound: float | None = None  # outclassed: the objective it cannot exceed (early_stop.EarlyStopper.bound)
     telemetry: dict = field(default_factory=dict)  # the engine's /metrics during the benchmark
 
 
@@ -96,8 +98,9 @@ class DeployedRunner:
         return None if path is None else str(path)
 
     def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
-        spec = self.adapter.launch_spec(self.task.model.id, self.task.model.name,
-                                        engine_config(self.task, params), self.simulate)
+        spec = fast_start.apply(self.adapter.launch_spec(self.task.model.id, self.task.model.name,
+                                                         engine_config(self.task, params), self.simulate), self.task,
+                                self.simulate)
         t0 = time.monotonic()
         clock = ExperimentClock(t0, self.task.timeouts.experiment)  # deploy + benchmark + teardown
         on_phase("deploying")
@@ -219,6 +222,14 @@ class VirtualRunner:
     def __init__(self, task: Task, adapter: EngineAdapter, simulate: dict[str, Any], seed: int = 0,
                  log_dir: Path | None = None):
         self.task, self.adapter, self.simulate, self.seed, self.log_dir = task, adapter, simulate, seed, log_dir
+        self.compiled: set[str] = set()  # compile cache keys filled so far (modelled start-ups)
+        self._lock = threading.Lock()
+
+    def _startup(self, params: dict, spec) -> float:
+        if self.simulate.get("startup") != "modelled":
+            return float(self.simulate.get("startup_seconds", 0.3))
+        with self._lock:
+            return _modelled_startup(self.task, self.adapter, params, spec.argv, self.compiled)
 
     def reap(self, name: str) -> list[str]:
         return []  # nothing outlives a virtual experiment
@@ -230,11 +241,12 @@ class VirtualRunner:
         from ..sim.errors import SimStartupError
         from ..sim.virtual import simulate_benchmark
 
-        spec = self.adapter.launch_spec(self.task.model.id, self.task.model.name,
-                                        engine_config(self.task, params), self.simulate)
+        spec = fast_start.apply(self.adapter.launch_spec(self.task.model.id, self.task.model.name,
+                                                         engine_config(self.task, params), self.simulate), self.task,
+                                self.simulate)
         argv = spec.argv[3:]  # drop "python -m autotuner.sim"
         on_phase("simulating")
-        startup = float(self.simulate.get("startup_seconds", 0.3))
+        startup = self._startup(params, spec)
         try:
             engine = virtual_engine(argv, spec.files, name)  # reads its config files before they go
             result = simulate_benchmark(argv, workload_for(self.task), slo=self.task.slo,
@@ -251,6 +263,18 @@ class VirtualRunner:
                            timings={"startup": startup, "benchmark": bench_s, "virtual": 1.0})
         return Outcome(True, levels, stopped_early=result.pruned,
                        timings={"startup": startup, "benchmark": bench_s, "virtual": 1.0})
+
+
+def _modelled_startup(task: Task, adapter: EngineAdapter, params: dict, argv: list[str], compiled: set[str]) -> float:
+    """The modelled start-up (``sim/startup.py``) of one experiment; ``compiled`` holds the cache keys
+    compiled so far (a hit when the key is there and the compile cache is on)."""
+    from ..sim.startup import cache_key, model_startup
+    config = engine_config(task, params)
+    key = cache_key(task.engine, task.model.id, config)
+    hit = task.fast_start.compile_cache and key in compiled
+    compiled.add(key)
+    dummy = "dummy" in argv[argv.index("--load-format") + 1:][:1] if "--load-format" in argv else False
+    return model_startup(task.model.id, adapter.gpu_count(config), dummy, hit).total
 
 
 def virtual_engine(argv: list[str], files: list, name: str):

@@ -19,7 +19,8 @@ from ..spec.task import Task
 from ..store import ExperimentRow, Store, params_key
 from ..store.models import ACTIVE, FINISHED, utcnow
 from .baseline import Baseline
-from .confirm import confirm_full, confirm_top
+from .confirm import confirm_full, confirm_real_weights, confirm_top
+from .fast_start import fixed_simulation as fast_start_fixed, parallel_slots, plan as fast_start_plan
 from .experiment import EventSink, Events, Executed, ExperimentExecutor
 from .feasibility import known_constraint_violation
 from .leases import LeaseKeeper, default_worker_name
@@ -70,6 +71,7 @@ class Tuner:
         self.baseline = Baseline(task, self.codec, store, task_id, self.executor, self.leases)
         self.prior: Callable[[], dict] = self._predict  # the twin's ranking; replaceable (benchmarks)
         self.study = open_study(task, task_id, store)
+        self.simulate = getattr(runner, "simulate", None)  # the simulated engine's settings, None on real engines
 
     # -- setup -------------------------------------------------------------------------------
     def _recover(self) -> None:
@@ -126,11 +128,17 @@ class Tuner:
 
     def _run_all(self) -> None:
         self._recover()
+        start = fast_start_plan(self.task, self.simulate)  # FastStartError (before anything deploys) for an impossible "on"
+        if self.mode != "helper":
+            self.events.emit("fast_start", None, dummy_weights=start.dummy_weights, reason=start.reason,
+                             cache_dir=start.cache_dir, caveats=start.caveats,
+                             fixed_simulation=fast_start_fixed(self.simulate),
+                             parallel=parallel_slots(self.task, len(self.pool.ids), self.simulate))
         self._warm_start()
         if self.mode != "helper":
             self._run_baseline(wait=False)
         workers = [threading.Thread(target=self._worker, name=f"tuner-{i}", daemon=True)
-                   for i in range(self.task.search.parallel)]
+                   for i in range(parallel_slots(self.task, len(self.pool.ids), self.simulate))]
         for w in workers:
             w.start()
         try:
@@ -150,6 +158,7 @@ class Tuner:
             self._run_baseline(wait=True)  # its first run was lost with a dead worker
             confirm_top(self.task, self.store, self.task_id, self.executor)
             confirm_full(self.task, self.store, self.task_id, self.executor)  # the best, if early stopping skipped levels
+            confirm_real_weights(self.task, self.store, self.task_id, self.executor)  # measured on random weights
         if self.cancel.is_set():
             raise TaskCancelled()
 
@@ -271,6 +280,9 @@ class Tuner:
             self.study.tell(trial, state=TrialState.PRUNED)
         elif done.status == "failed":
             self._tell(trial, failure_values(self.task), self._constraints(None, deploy=1.0))
+        elif done.outcome.verdict == "outclassed" and done.outcome.bound is not None:
+            # "no better than bound" (below the incumbent), not infeasible: see early_stop.py
+            self._tell(trial, [done.outcome.bound], {key: 0.0 for key in self._constraints(None)})
         else:
             values = [v if not math.isnan(v) else f for v, f in
                       zip(objective_values(self.task, metrics), failure_values(self.task))]

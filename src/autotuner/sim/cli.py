@@ -9,6 +9,7 @@ logging the engine's ready line. SIGTERM or SIGINT stops it cleanly (exit 0).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -75,7 +76,12 @@ async def serve(engine: SimEngine) -> int:
     from .server import SimServer  # aiohttp only for the real-time server
 
     cfg = engine.config
-    server = SimServer(engine, ready_at=time.monotonic() + cfg.startup_seconds)
+    startup = cfg.startup_seconds
+    if cfg.startup_model:
+        from .startup import simulated_startup
+        startup, line = simulated_startup(engine, os.environ)
+        log(cfg.personality, line)
+    server = SimServer(engine, ready_at=time.monotonic() + startup)
     runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, cfg.host, cfg.port)
@@ -96,7 +102,7 @@ async def serve(engine: SimEngine) -> int:
         log(cfg.personality, f"Starting vLLM API server on http://{cfg.host}:{cfg.port}")
     try:
         try:
-            await asyncio.wait_for(stop.wait(), timeout=cfg.startup_seconds)
+            await asyncio.wait_for(stop.wait(), timeout=startup)
         except TimeoutError:
             log(cfg.personality, READY_LINE[cfg.personality])
             await stop.wait()

@@ -36,6 +36,7 @@ class EngineConfig:
     gpu: str = "h100"
     seed: int = 0
     startup_seconds: float = 0.5
+    startup_model: bool = False  # --startup-model: weights load + compile + graphs (sim/startup.py)
     noise: float = 0.0
     cost_model: str = "auto"  # auto: measured tables when shipped, else roofline
     overhead_step_s: float = 0.0  # extra CPU time of every step (--overhead-step-ms)
@@ -129,6 +130,8 @@ def _add_sim_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gpu", choices=tuple(GPUS), default="h100", type=str.lower)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--startup-seconds", type=NONNEG_FLOAT, default=0.5)
+    g.add_argument("--startup-model", action="store_true",
+                   help="start up as a real engine would: weights load + compile (cached) + CUDA graphs")
     g.add_argument("--noise", type=_number(float, 0.0, high=0.5), default=0.0)
     g.add_argument("--cost-model", choices=("auto", "roofline"), default="auto",
                    help="step times: auto (aiconfigurator tables when shipped, else roofline) or roofline")
@@ -265,7 +268,8 @@ def parse_engine_args(argv: list[str]) -> EngineConfig:
     if personality == "trtllm":
         ns = pre.parse_known_args(argv)[0]
         return _parse_trtllm(argv, dict(personality=personality, gpu=ns.gpu, seed=ns.seed,
-                                        startup_seconds=ns.startup_seconds, noise=ns.noise,
+                                        startup_seconds=ns.startup_seconds, startup_model=ns.startup_model,
+                                        noise=ns.noise,
                                         cost_model=ns.cost_model, overhead_step_s=ns.overhead_step_ms / 1000,
                                         overhead_request_s=ns.overhead_request_ms / 1000))
     parser = sglang_parser() if personality == "sglang" else vllm_parser()
@@ -274,7 +278,8 @@ def parse_engine_args(argv: list[str]) -> EngineConfig:
         model_tag, argv = _take_positional(parser, argv)
     ns, extra = parser.parse_known_args(argv)
     common = dict(personality=personality, host=ns.host, gpu=ns.gpu, seed=ns.seed,
-                  startup_seconds=ns.startup_seconds, noise=ns.noise, cost_model=ns.cost_model,
+                  startup_seconds=ns.startup_seconds, startup_model=ns.startup_model, noise=ns.noise,
+                  cost_model=ns.cost_model,
                   overhead_step_s=ns.overhead_step_ms / 1000, overhead_request_s=ns.overhead_request_ms / 1000, tp=ns.tp, pp=ns.pp, dp=ns.dp,
                   served_model_name=ns.served_model_name[0] if ns.served_model_name else None,
                   quantization=ns.quantization, kv_cache_dtype=ns.kv_cache_dtype, dtype=ns.dtype,

@@ -81,7 +81,7 @@ def _gpu_problems(gpus: int | list[int]) -> list[str]:
 def _search_problems(task: Task) -> list[str]:
     s = task.search
     return (_over("search.max_experiments", s.max_experiments, L.MAX_EXPERIMENTS)
-            + _over("search.parallel", s.parallel, L.MAX_PARALLEL)
+            + _over("search.parallel", s.parallel if isinstance(s.parallel, int) else 1, L.MAX_PARALLEL)
             + _over("search.repeats", s.repeats, L.MAX_REPEATS)
             + _over("search.top_k", s.top_k, L.MAX_TOP_K))
 

@@ -12,6 +12,7 @@ from ..deploy.registry import DEPLOYERS as DEPLOYMENTS
 from ..engines import ENGINES
 from ..hardware.gpus import GPUS
 from ..search.strategies import STRATEGIES
+from .fast_start import FastStart
 from .workload import Workload
 
 # The name lists are registries (imported here for the spec's readers; register() adds an entry). A field
@@ -83,7 +84,8 @@ class SearchSpec(_Strict):
     max_experiments: int = Field(default=20, ge=1)
     seed: int = 0
     space: dict[str, SpaceEntry] = Field(min_length=1)
-    parallel: int = Field(default=1, ge=1)
+    parallel: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(default="auto", description="experiments at once on disjoint GPU "
+                                             "sets; auto: as many as the GPUs fit (search/fast_start.py)")
     prior: Literal["none", "simulate"] = "none"
     warm_start: str | None = None
     repeats: int = Field(default=1, ge=1, description="confirmation runs of the top configurations")
@@ -151,6 +153,8 @@ class Simulate(_Strict):
     virtual_time: bool = False
     noise: float = Field(default=0.0, ge=0, le=0.5)
     startup_seconds: float = Field(default=0.3, ge=0)
+    startup: Literal["fixed", "modelled"] = Field(default="fixed", description="fixed: startup_seconds; "
+                                                  "modelled: weights load + compile + graphs (sim/startup.py)")
 
 
 class Benchmark(_Strict):
@@ -191,6 +195,7 @@ class Task(_Strict):
     simulate: Simulate | None = None
     api: ApiName = "chat"
     benchmark: Benchmark = Field(default_factory=Benchmark)
+    fast_start: FastStart = Field(default_factory=FastStart)
     docker: dict[str, Any] = Field(default_factory=dict)
     kubernetes: dict[str, Any] = Field(default_factory=dict)
 

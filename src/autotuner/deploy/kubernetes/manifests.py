@@ -136,7 +136,8 @@ def plain_container(task: Task, options: KubernetesOptions, spec: LaunchSpec) ->
         "resources": _gpus(spec.num_gpus),
         "readinessProbe": {"httpGet": {"path": spec.health_path, "port": spec.container_port},
                            "periodSeconds": 5, "failureThreshold": 3},
-        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}]
+        + [{"name": f"cache{i}", "mountPath": path} for i, path in enumerate(spec.cache_dirs)],
     }
     env = [{"name": k, "value": v} for k, v in spec.env.items()]
     if options.hf_token_secret:
@@ -151,7 +152,10 @@ def plain_deployment(task: Task, options: KubernetesOptions, spec: LaunchSpec, e
     labels = owner_labels(task.name, experiment)
     pod_spec: dict[str, Any] = {
         "containers": [plain_container(task, options, spec)],
-        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": options.shm_size}}],
+        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": options.shm_size}}]
+        # The compile caches on the node, shared by the experiments scheduled there.
+        + [{"name": f"cache{i}", "hostPath": {"path": path, "type": "DirectoryOrCreate"}}
+           for i, path in enumerate(spec.cache_dirs)],
         "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
     }
     if options.node_selector:
