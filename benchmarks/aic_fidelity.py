@@ -4,6 +4,7 @@
     bash scripts/install_aic.sh          # once: aiconfigurator in .venv-aic (kept out of .venv)
     .venv/bin/python benchmarks/aic_fidelity.py [--data FILE] [--trtllm-data FILE] [--json OUT]
                                                 [--aic-python .venv-aic/bin/python] [--jobs 1] [--only SUBSTR]
+                                                [--held-out-only] [--aic-answers FILE]
 
 Every row of the silicon files (SGLang/vLLM, and TensorRT-LLM: aiconfigurator covers all three) is
 handed to aiconfigurator's ``cli_estimate`` (aggregated serving, the row's backend, GPU system,
@@ -17,7 +18,9 @@ The twin answers the same rows through ``silicon_fidelity.evaluate`` (the helper
 
 Printed per (GPU, engine, model family) and overall, on the rows both cover: median and p90 relative
 |error| of TTFT, TPOT and output throughput, aiconfigurator's next to ours, for the held-out
-configurations and for all rows. ``--json OUT`` writes the same numbers.
+configurations and for all rows (``--held-out-only``: the twin replays only held-out rows, quicker).
+``--aic-answers FILE`` keeps aiconfigurator's answers by row id and reuses them on the next run (the
+twin changes; aiconfigurator does not). ``--json OUT`` writes the same numbers.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ AIC_MODEL_IDS = {
     "nvidia/Qwen3-32B-NVFP4": "Qwen/Qwen3-32B",
 }
 SPLITS = ("held_out", "all")
+WORKER_STOPPED = "the aic worker stopped"
 
 
 def aic_request(row: SiliconRow) -> dict:
@@ -146,7 +150,7 @@ def ask_aic(python: Path, requests: list[dict], jobs: int = 1) -> list[dict]:
         lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         why = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
         for i, request in zip(chunk, batch):
-            answers[i] = {"id": request["id"], "error": f"the aic worker stopped ({done.returncode}): {why}"}
+            answers[i] = {"id": request["id"], "error": f"{WORKER_STOPPED} ({done.returncode}): {why}"}
         for i, line in zip(chunk, lines):
             answers[i] = line
 
@@ -164,8 +168,25 @@ def aic_version(python: Path) -> str:
     return done.stdout.strip() or "unknown"
 
 
-def _ours(row: SiliconRow) -> tuple[dict | None, str | None]:
+def _ours(row: SiliconRow, replay: bool = True) -> tuple[dict | None, str | None]:
+    if not replay:
+        return None, "not replayed (--held-out-only)"
     return (evaluate_trtllm if row.engine == "trtllm" else evaluate)(row)
+
+
+def cached_answers(path: Path | None, python: Path, rows: list[SiliconRow], jobs: int) -> list[dict]:
+    """aiconfigurator's answers for ``rows``: those in ``path`` (by row id) and, asked now, the others."""
+    known: dict[str, dict] = {}
+    if path is not None and path.is_file():
+        known = {a["id"]: a for a in json.loads(path.read_text(encoding="utf-8"))}
+    missing = [r for r in rows if r.id not in known]
+    if missing:
+        for answer in ask_aic(python, [aic_request(r) for r in missing], jobs):
+            known[answer["id"]] = answer
+        if path is not None:  # a dead worker's placeholder is not an answer to keep
+            kept = [a for a in known.values() if not a.get("error", "").startswith(WORKER_STOPPED)]
+            path.write_text(json.dumps(kept), encoding="utf-8")
+    return [known[r.id] for r in rows]
 
 
 def _finite(x):
@@ -182,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--aic-python", type=Path, default=DEFAULT_AIC_PYTHON, help="python of the aic venv")
     ap.add_argument("--jobs", type=int, default=1, help="processes for each side (ours and aiconfigurator's)")
     ap.add_argument("--only", default="", help="only rows whose id contains this")
+    ap.add_argument("--held-out-only", action="store_true", help="the twin replays only held-out rows")
+    ap.add_argument("--aic-answers", type=Path, help="reuse/keep aiconfigurator's answers in this JSON file")
     args = ap.parse_args(argv)
     if not args.data.is_file():
         print(f"SKIP: {args.data} is absent (the measured runs live in ../shared/silicon/)")
@@ -194,11 +217,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for f in files for r in read_rows(f) if args.only in r.id]
     t0 = time.perf_counter()
     answers: list[dict] = []
-    worker = threading.Thread(target=lambda: answers.extend(ask_aic(args.aic_python, [aic_request(r) for r in rows],
-                                                                    args.jobs)))
+    worker = threading.Thread(target=lambda: answers.extend(
+        cached_answers(args.aic_answers, args.aic_python, rows, args.jobs)))
     worker.start()  # aiconfigurator answers while the twin replays the rows
+    replay = [held_out(r) or not args.held_out_only for r in rows]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        ours = [err for err, _ in pool.map(_ours, rows, chunksize=4)]
+        ours = [err for err, _ in pool.map(_ours, rows, replay, chunksize=4)]
     t_ours = time.perf_counter() - t0
     worker.join()
     t_all = time.perf_counter() - t0
@@ -217,10 +241,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(f'{v} ({n} rows)' for v, n in sorted(versions.items()))}) vs the twin; "
           f"relative |error| median / p90 on rows both cover")
     for split, title in (("held_out", "held-out configurations"), ("all", "all rows")):
+        if split == "all" and args.held_out_only:
+            continue  # the twin replayed held-out rows only
         print(f"\n{title}:")
         print("\n".join(table(summary, split)))
     print(f"\nrows {overall.get('rows', 0)}: aiconfigurator covers {overall.get('aic', 0)}, the twin "
-          f"{overall.get('ours', 0)}, both {overall.get('both', 0)}; twin {t_ours:.0f} s, all {t_all:.0f} s")
+          f"{overall.get('ours', 0)}{' (held-out only)' if args.held_out_only else ''}, both {overall.get('both', 0)}; twin {t_ours:.0f} s, all {t_all:.0f} s")
     if reasons:
         print("\nnot covered by aiconfigurator:")
         for why, n in reasons.most_common():

@@ -117,3 +117,15 @@ def test_the_worker_estimates_a_bundled_model_and_reports_an_unknown_one():
     assert [a["id"] for a in answers] == ["qwen", "none"]
     assert 10 < answers[0]["ttft_ms"] < 5000 and 1 < answers[0]["tpot_ms"] < 100
     assert "error" in answers[1]
+
+
+def test_kept_answers_are_reused_and_only_the_missing_rows_are_asked(tmp_path):
+    kept = tmp_path / "answers.json"
+    kept.write_text(json.dumps([{"id": "a", "ttft_ms": 100.0, "tpot_ms": 5.0}]))
+    dead = tmp_path / "python"
+    dead.write_text("#!/bin/sh\nexit 1\n")
+    dead.chmod(0o755)
+    answers = af.cached_answers(kept, dead, [make_row(id="a"), make_row(id="b")], jobs=1)
+    assert answers[0] == {"id": "a", "ttft_ms": 100.0, "tpot_ms": 5.0}
+    assert answers[1]["id"] == "b" and "worker stopped" in answers[1]["error"]
+    assert {a["id"] for a in json.loads(kept.read_text())} == {"a"}  # a dead worker's placeholder is not kept
