@@ -42,6 +42,7 @@ sys.path.insert(0, str(BENCH))
 
 from silicon_fidelity import DEFAULT_DATA, METRICS, TRTLLM_CSV, evaluate, evaluate_trtllm  # noqa: E402
 
+from autotuner.jsonsafe import json_safe  # noqa: E402
 from autotuner.sim.silicon import SiliconRow, held_out, output_throughput, quantile, read_rows  # noqa: E402
 
 DEFAULT_AIC_PYTHON = ROOT / ".venv-aic" / "bin" / "python"
@@ -189,12 +190,6 @@ def cached_answers(path: Path | None, python: Path, rows: list[SiliconRow], jobs
     return [known[r.id] for r in rows]
 
 
-def _finite(x):
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    return None if isinstance(x, float) and x != x else x
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SGLang/vLLM rows (the silicon file's columns)")
@@ -257,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                "both_covered": overall.get("both", 0), "aic_not_covered": dict(reasons),
                "overall": {s: overall.get(s) for s in SPLITS},
                "groups": {"/".join(k): v for k, v in summary.items() if k != ("overall",)}}
-        args.json.write_text(json.dumps(_finite(doc), indent=2), encoding="utf-8")
+        args.json.write_text(json.dumps(json_safe(doc), indent=2), encoding="utf-8")
     return 0
 
 
