@@ -8,12 +8,13 @@ With zero delays (the default) a whole streamed answer is one pre-built buffer w
 the stub serves thousands of tokens per second from a fraction of a core and the client is what the
 measurement sees. With ``--ttft``/``--itl`` token k of a request is due at ``received + ttft + k *
 itl`` (absolute times: a late write does not delay the next one), where ``received`` is when the
-request's last byte was read. One timer serves every stream: it fires at the earliest due time and
+kernel received the request's last bytes (``SO_TIMESTAMPNS``), so a stub busy when a request comes
+in does not add its read lag to the delays it promises. One timer serves every stream: it fires at the earliest due time and
 writes every token then due, each a pre-encoded chunk (no JSON per token). ``/stats`` reports how
 late the stub itself wrote (write time minus due time, on the clock the client reads too), so a
 client's TTFT/ITL error can be told apart from the stub's.
-A raw asyncio protocol (HTTP/1.1, keep-alive, Content-Length bodies): aiohttp's per-write cost
-would make the stub, not the client, the bottleneck.
+Non-blocking sockets on the event loop (HTTP/1.1, keep-alive, Content-Length bodies): aiohttp's
+per-write cost would make the stub, not the client, the bottleneck.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import asyncio
 import heapq
 import json
 import re
+import socket
+import struct
 import time
 from itertools import count
 
@@ -32,6 +35,9 @@ _HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: 
          b"Transfer-Encoding: chunked\r\n\r\n")
 _CHUNK = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": "stub"}
 _EARLY = 0.0002  # seconds: a token due this soon is written by the timer already firing
+# Linux: the kernel's receive time of a read (a CLOCK_REALTIME timespec in its ancillary data).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_STAMP_SPACE = socket.CMSG_SPACE(16)
 
 
 def _json_response(payload: dict) -> bytes:
@@ -97,8 +103,9 @@ class Lateness:
     def reset(self) -> None:
         self.first: list[float] = []
         self.other: list[float] = []
-        self.received: list[float] = []  # when each request was read, and its first token written
+        self.received: list[float] = []  # when each request arrived, and its first token was written
         self.first_written: list[float] = []
+        self.read_lag: list[float] = []  # from a request's arrival (kernel time) to the stub reading it
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
 
     def report(self, raw: bool = False) -> dict:
@@ -111,7 +118,7 @@ class Lateness:
         wall = time.perf_counter() - self.wall0
         out = {"first_tokens": len(self.first), "other_tokens": len(self.other),
                "cpu_share": (time.process_time() - self.cpu0) / wall if wall > 0 else 0.0}
-        for name, values in (("first", self.first), ("other", self.other)):
+        for name, values in (("first", self.first), ("other", self.other), ("read", self.read_lag)):
             for p in (50, 90, 99):
                 out[f"{name}_late_p{p}"] = pct(values, p)
             out[f"{name}_late_max"] = max(values, default=None)
@@ -167,18 +174,97 @@ class Scheduler:
             self._arm(heap[0][0])
 
 
-class StubProtocol(asyncio.Protocol):
+class Connection:
+    """One accepted socket, read with ``recvmsg`` so each request's arrival is the kernel's receive
+    time: a stub busy elsewhere when a request comes in still counts its delays from the arrival, so
+    its own lag does not leak into the TTFT it promises. Writes go straight to the socket (what does
+    not fit waits for writability)."""
+
+    def __init__(self, sock: socket.socket, protocol: "StubProtocol") -> None:
+        self.sock, self.protocol = sock, protocol
+        self.loop = asyncio.get_running_loop()
+        self.pending = bytearray()
+        self.closed = False
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            pass  # no kernel stamps: arrivals are read times
+        protocol.transport = self
+        self.loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(1 << 16, _STAMP_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, ancillary = b"", []
+        if not data:
+            self.close()
+            return
+        now = time.perf_counter()
+        received = now
+        for level, kind, stamp in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(stamp) >= 16:
+                seconds, nanos = struct.unpack("qq", stamp[:16])
+                kernel = seconds + nanos * 1e-9 - (time.time() - time.perf_counter())
+                received = min(now, kernel)
+        self.protocol.data_received(data, received)
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self.pending:
+            self.pending += data
+            return
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        if sent < len(data):
+            self.pending += data[sent:]
+            self.loop.add_writer(self.sock.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        try:
+            sent = self.sock.send(self.pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        del self.pending[:sent]
+        if not self.pending:
+            self.loop.remove_writer(self.sock.fileno())
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.sock.fileno())
+        self.loop.remove_writer(self.sock.fileno())
+        self.sock.close()
+        self.protocol.transport = None
+
+
+class StubProtocol:
     def __init__(self, ttft: float, itl: float, scheduler: Scheduler):
         self.ttft, self.itl, self.scheduler = ttft, itl, scheduler
         self.buffer = b""
         self.received = 0.0
-        self.transport: asyncio.Transport | None = None
+        self.transport: Connection | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        received = time.perf_counter()
+    def data_received(self, data: bytes, received: float) -> None:
+        if received < time.perf_counter():
+            self.scheduler.lateness.read_lag.append(time.perf_counter() - received)
         self.buffer += data
         while True:
             head_end = self.buffer.find(b"\r\n\r\n")
@@ -210,17 +296,25 @@ class StubProtocol(asyncio.Protocol):
         self.scheduler.lateness.received.append(received)
         self.scheduler.add(received + self.ttft, self, 0, tokens)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
 
 
 async def serve(host: str, port: int, ttft: float, itl: float) -> None:
     loop = asyncio.get_running_loop()
     scheduler = Scheduler(Chunks(), Lateness())
-    server = await loop.create_server(lambda: StubProtocol(ttft, itl, scheduler), host, port, backlog=1024)
-    print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
-    async with server:
-        await server.serve_forever()
+    listener = socket.create_server((host, port), backlog=1024)
+    listener.setblocking(False)
+
+    def accept() -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            Connection(sock, StubProtocol(ttft, itl, scheduler))
+
+    loop.add_reader(listener.fileno(), accept)
+    print(f"READY {listener.getsockname()[1]}", flush=True)
+    await loop.create_future()  # serve until the process is stopped
 
 
 def main() -> None:
