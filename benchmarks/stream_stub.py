@@ -187,10 +187,6 @@ class Connection:
         self.closed = False
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        except OSError:
-            pass  # no kernel stamps: arrivals are read times
         protocol.transport = self
         self.loop.add_reader(sock.fileno(), self._readable)
 
@@ -303,6 +299,10 @@ async def serve(host: str, port: int, ttft: float, itl: float) -> None:
     scheduler = Scheduler(Chunks(), Lateness())
     listener = socket.create_server((host, port), backlog=1024)
     listener.setblocking(False)
+    try:  # on the listener: a connection's first request arrives before it is accepted, and inherits this
+        listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        pass  # no kernel stamps: arrivals are read times
 
     def accept() -> None:
         while True:
@@ -314,7 +314,11 @@ async def serve(host: str, port: int, ttft: float, itl: float) -> None:
 
     loop.add_reader(listener.fileno(), accept)
     print(f"READY {listener.getsockname()[1]}", flush=True)
-    await loop.create_future()  # serve until the process is stopped
+    try:
+        await loop.create_future()  # serve until the process is stopped (or this task cancelled)
+    finally:
+        loop.remove_reader(listener.fileno())
+        listener.close()
 
 
 def main() -> None:
