@@ -37,9 +37,9 @@ HERE = Path(__file__).resolve().parent
 SCENARIO = "D(128,256)"
 
 
-def start_stub(ttft: float = 0.0, itl: float = 0.0) -> tuple[subprocess.Popen, str]:
+def start_stub(ttft: float = 0.0, itl: float = 0.0, priority: int = 0) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, str(HERE / "stream_stub.py"), "--port", "0", "--ttft", str(ttft),
-                             "--itl", str(itl)], stdout=subprocess.PIPE, text=True)
+                             "--itl", str(itl), "--priority", str(priority)], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if not line.startswith("READY "):
         proc.kill()
@@ -119,7 +119,7 @@ def stub_stats(url: str) -> dict:
 
 
 def honesty(args: argparse.Namespace, work: Path) -> list[dict]:
-    proc, url = start_stub(ttft=0.1, itl=0.02)
+    proc, url = start_stub(ttft=0.1, itl=0.02, priority=args.stub_priority)
     rows = []
     try:
         for i in range(args.honest_runs):
@@ -159,6 +159,8 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=600, help="requests per run (at least 4 x concurrency)")
     p.add_argument("--honest-requests", type=int, default=768)
     p.add_argument("--honest-runs", type=int, default=3, help="runs per worker count of the known-delay part")
+    p.add_argument("--stub-priority", type=int, default=0, metavar="N",
+                   help="known-delay stub N nice levels above normal (root): keeps a busy machine from making it late")
     p.add_argument("--workers", type=int, default=2, help="client processes of the multi-process rows")
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--json", type=Path)

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import heapq
 import json
+import os
 import re
 import socket
 import struct
@@ -327,7 +328,15 @@ def main() -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--ttft", type=float, default=0.0, help="seconds to the first token")
     p.add_argument("--itl", type=float, default=0.0, help="seconds between tokens")
+    p.add_argument("--priority", type=int, default=0, metavar="N",
+                   help="run N nice levels above normal (needs the privilege): on a shared machine the stub "
+                        "stands in for a server on hardware of its own, so it should not queue for a core")
     args = p.parse_args()
+    if args.priority:
+        try:
+            os.nice(-args.priority)
+        except PermissionError:
+            p.error(f"--priority {args.priority}: raising the priority needs root (CAP_SYS_NICE); use 0")
     try:
         import uvloop
         run = uvloop.run
