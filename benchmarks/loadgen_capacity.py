@@ -14,6 +14,7 @@
    count (median reported); our TTFT and ITL p50 should be within 5 ms of the truth. Beside the
    client's figures the table prints the stub's own lateness (``GET /stats``: how long after their due
    time it wrote first tokens and later tokens, p50), so a late stub is not blamed on the client.
+   On a busy shared machine ``--stub-priority 10`` (root) keeps the stub from queueing for a core.
 
 The machine may be shared: the load average is printed beside every run.
 """
