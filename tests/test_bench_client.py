@@ -150,3 +150,36 @@ def test_client_adds_little_to_ttft_at_concurrency_64():
     receive_lag = sorted(records[prompt].first_token - first for prompt, _, first in timings)
     assert statistics.median(receive_lag) < 0.002
     assert receive_lag[len(receive_lag) * 3 // 4] < 0.005
+
+
+def test_tokens_are_timed_when_their_bytes_were_read_not_when_the_request_got_its_turn(monkeypatch):
+    import time
+
+    from autotuner.bench import client
+
+    class BusyLoopHandler(client.ReadStampingHandler):
+        def data_received(self, data):
+            super().data_received(data)
+            if data:  # the loop serves other streams' reads before this request's coroutine runs
+                time.sleep(0.03)
+
+    monkeypatch.setattr(client, "ReadStampingHandler", BusyLoopHandler)
+    with FakeOpenAIServer(ttft=0.1, itl=0.06) as server:
+        records = run_sends(server, count=2)
+    assert all(r.ok for r in records), [r.error for r in records]
+    m = summarize(records, sum(r.e2e for r in records))
+    # Stamped when the coroutine resumed, each token would be 30 ms late: TTFT 130 ms.
+    assert m["ttft_p50"] == pytest.approx(0.100, abs=0.01)
+    assert m["itl_p50"] == pytest.approx(0.060, abs=0.01)
+
+
+def test_an_empty_resume_call_is_not_a_read():
+    from autotuner.bench.client import ReadStampingHandler
+
+    loop = asyncio.new_event_loop()
+    try:
+        handler = ReadStampingHandler(loop=loop)
+        handler.data_received(b"")  # aiohttp calls this itself when the reader resumes
+        assert handler.read_at == 0.0
+    finally:
+        loop.close()

@@ -86,7 +86,8 @@ def test_default_workers_only_for_heavy_levels():
     assert default_workers(light, cores=8) == 1
     assert default_workers(heavy, cores=8) == 7
     assert default_workers([("D(8,8)", None, 200.0)], cores=4) == 3
-    assert default_workers(heavy, cores=2) == 1  # one spare core: the in-process client is as good
+    assert default_workers(heavy, cores=2) == 2  # two loops of half the streams each read tokens sooner
+    assert default_workers(heavy, cores=1) == 1
 
 
 def _run(server: FakeOpenAIServer, workload: Workload, workers: int):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import re
 import time
 from typing import Any
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from .api_kinds import API_KINDS
 from .fastjson import dumps, loads
@@ -33,13 +35,36 @@ DEFAULT_STALL = 30.0
 stall_limit: contextvars.ContextVar[float] = contextvars.ContextVar("stall_limit", default=DEFAULT_STALL)
 
 
+class ReadStampingHandler(ResponseHandler):
+    """aiohttp's connection protocol, noting when the socket last delivered bytes. A token is timed at
+    that read, not when its request's coroutine gets its turn: at high concurrency one loop iteration
+    wakes hundreds of streams, and the last of them would otherwise be stamped milliseconds late."""
+
+    read_at = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        if data:  # aiohttp itself calls this with b"" when the reader resumes: that is no arrival
+            self.read_at = time.perf_counter()
+        super().data_received(data)
+
+
+def stamping_connector(**options: Any) -> aiohttp.TCPConnector:
+    """A ``TCPConnector`` whose connections are ``ReadStampingHandler`` (aiohttp builds each from its
+    ``_factory``; without that hook tokens are timed when their coroutine runs, as before)."""
+    connector = aiohttp.TCPConnector(**options)
+    factory = getattr(connector, "_factory", None)
+    if isinstance(factory, functools.partial) and factory.func is ResponseHandler:
+        connector._factory = functools.partial(ReadStampingHandler, *factory.args, **factory.keywords)
+    return connector
+
+
 def make_session(headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
     """The benchmark's one connection pool: unbounded (the load levels bound concurrency themselves).
 
     Idle connections are dropped after 4 s, before common server keep-alive timeouts (llama.cpp: 5 s),
     which narrows the window where a reused connection is closed under our feet.
     """
-    connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4.0)
+    connector = stamping_connector(limit=0, keepalive_timeout=4.0)
     return aiohttp.ClientSession(connector=connector, headers=headers, trace_configs=[_SENT_TRACE],
                                  timeout=aiohttp.ClientTimeout(total=None))
 
@@ -108,7 +133,7 @@ async def send(session: aiohttp.ClientSession, base_url: str, model: str, prompt
                                               trace_request_ctx=record)
                 await _read(response, record, prompt, timeout)
             else:  # a connection of its own, closed afterwards: no stale pooled socket can be picked
-                async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True),
+                async with aiohttp.ClientSession(connector=stamping_connector(force_close=True),
                                                  headers=session.headers, trace_configs=[_SENT_TRACE]) as fresh:
                     response = await fresh.post(url, data=data, headers=_HEADERS, timeout=client_timeout,
                                                 trace_request_ctx=record)
@@ -188,16 +213,21 @@ async def _stream_until_stalled(response: aiohttp.ClientResponse, record: Reques
 
 async def _stream(response: aiohttp.ClientResponse, record: RequestRecord) -> None:
     """Time the SSE stream, one read at a time: the events of one read arrived together and share its
-    timestamp, so a read costs a regex scan, not a JSON decode per token."""
+    timestamp (when the socket delivered them, see ``ReadStampingHandler``), so a read costs a regex
+    scan, not a JSON decode per token."""
     pending = b""
+    protocol = response.connection.protocol if response.connection is not None else None
     async for data in response.content.iter_any():
         now = time.perf_counter()
+        read_at = getattr(protocol, "read_at", 0.0)
+        if 0.0 < read_at <= now:
+            now = read_at
         pending += data
         cut = pending.rfind(b"\n") + 1
         if cut:
             complete, pending = pending[:cut], pending[cut:]
             if _events(complete, now, record):
-                record.end = time.perf_counter()
+                record.end = now
                 return
     if pending:
         _events(pending, time.perf_counter(), record)

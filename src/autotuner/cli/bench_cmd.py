@@ -96,7 +96,7 @@ def bench(
     timeout: float = typer.Option(600.0, "--timeout", help="seconds per request"),
     num_gpus: int = typer.Option(1, "--num-gpus", help="for output tokens/s per GPU"),
     workers: Optional[int] = typer.Option(None, "--workers", help="client processes sending the load "
-                                          "(default: cores - 1 at concurrency >= 128 or rate >= 100/s, else 1)"),
+                                          "(default: cores - 1, at least 2, at concurrency >= 128 or rate >= 100/s, else 1)"),
     output: Optional[Path] = typer.Option(None, "--output", help="write the result JSON to this file "
                                           "(or to result.json inside this directory)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object on stdout "

@@ -167,7 +167,7 @@ class Benchmark(_Strict):
     min_success_rate: float = Field(default=0.99, ge=0, le=1, description="a level where fewer requests "
                                     "succeed fails the experiment (reason: errors)")
     workers: int | None = Field(default=None, ge=1, le=256, description="client processes sending the load "
-                                "(runner client); default: cores - 1 when a level has concurrency >= 128 "
+                                "(runner client); default: cores - 1 (at least 2) when a level has concurrency >= 128 "
                                 "or rate >= 100/s, else 1")
 
     @model_validator(mode="after")
