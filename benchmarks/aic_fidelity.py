@@ -61,14 +61,29 @@ SPLITS = ("held_out", "all")
 WORKER_STOPPED = "the aic worker stopped"
 
 
+HOPPER = ("h100_sxm", "h200_sxm")
+
+
+def quant_modes(row: SiliconRow) -> tuple[str | None, str | None]:
+    """The row's (GEMM, MoE) weight formats as aiconfigurator names them; None = the checkpoint's own.
+
+    gpt-oss ships MXFP4 experts; the file labels its Hopper runs ``nvfp4``, which Hopper cannot compute
+    (aiconfigurator would look for NVFP4 weight-only GEMMs it never measured): there the experts run
+    MXFP4 weight-only, the rest in the checkpoint's BF16.
+    """
+    if row.family == "gpt-oss-120b" and row.gpu in HOPPER and "fp4" in (row.gemm_quant + row.moe_quant):
+        return None, "w4a16_mxfp4"
+    return row.gemm_quant or None, row.moe_quant or None
+
+
 def aic_request(row: SiliconRow) -> dict:
     """The row's configuration as aiconfigurator's ``cli_estimate`` arguments (see aic_worker.py)."""
+    gemm, moe = quant_modes(row)
     return {"id": row.id, "model_path": AIC_MODEL_IDS.get(row.model, row.model), "system": row.gpu,
             "backend": row.engine, "backend_version": None, "isl": row.isl, "osl": row.osl,
             "batch_size": row.users, "tp_size": row.tp, "attention_dp_size": row.attention_dp,
             "moe_tp_size": row.moe_tp, "moe_ep_size": row.moe_ep,
-            # an empty format in the file is the checkpoint's own (BF16, or gpt-oss's MXFP4): inferred
-            "gemm_quant_mode": row.gemm_quant or None, "moe_quant_mode": row.moe_quant or None}
+            "gemm_quant_mode": gemm, "moe_quant_mode": moe}
 
 
 def errors_of(row: SiliconRow, ttft_s: float, tpot_s: float) -> dict[str, float]:

@@ -72,8 +72,8 @@ def main() -> int:
             with contextlib.redirect_stdout(sys.stderr):
                 answer = estimate(request)
         except Exception as e:  # aiconfigurator raises many kinds; each means "cannot estimate this row"
-            text = str(e).strip().splitlines()
-            answer = {"id": request.get("id"), "error": f"{type(e).__name__}: {text[0] if text else ''}"[:160]}
+            text = (str(e).strip().splitlines() or [""])[0].split(" at /")[0]  # the reason, not its data path
+            answer = {"id": request.get("id"), "error": f"{type(e).__name__}: {text}"[:160]}
         out.write(json.dumps(answer) + "\n")
         out.flush()
     return 0

@@ -45,6 +45,13 @@ def test_unbundled_ids_map_to_aiconfigurators_bundled_configs_and_empty_formats_
     assert af.aic_request(make_row(model="Qwen/Qwen3-32B"))["model_path"] == "Qwen/Qwen3-32B"
 
 
+def test_gpt_oss_fp4_on_hopper_runs_its_mxfp4_experts_weight_only():
+    row = make_row(model="openai/gpt-oss-120b", gpu="h100_sxm", engine="vllm", gemm_quant="nvfp4", moe_quant="nvfp4")
+    assert af.quant_modes(row) == (None, "w4a16_mxfp4")
+    assert af.quant_modes(make_row(model="openai/gpt-oss-120b", gpu="b200_sxm")) == ("nvfp4", "nvfp4")
+    assert af.quant_modes(make_row(model="deepseek-ai/DeepSeek-R1", gpu="h200_sxm")) == ("nvfp4", "nvfp4")
+
+
 def test_errors_are_relative_and_throughput_follows_from_the_latencies():
     row = make_row(users=10, osl=101, ttft_s=0.5, tpot_s=0.01)  # truth: 10*101/(0.5+1.0) tokens/s
     err = af.errors_of(row, ttft_s=0.6, tpot_s=0.02)  # estimate: 10*101/(0.6+2.0)
