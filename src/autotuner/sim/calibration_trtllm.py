@@ -11,14 +11,14 @@ from __future__ import annotations
 from .calibration import DEFAULT, Calibration
 
 FITTED_PROVENANCE = (
-    'scripts/fit_twin_trtllm.py on silicon_trtllm_agg.csv (sha256 61088107aef3), fit rows only (713), '
+    'scripts/fit_twin_trtllm.py on silicon_trtllm_agg.csv (sha256 61088107aef3), fit rows only (719), '
     '2026-12-03'
 )
 FITTED: Calibration | None = Calibration(
-    compute_efficiency=0.6901, memory_efficiency=0.9201, attention_efficiency=0.4142,
-    moe_efficiency=0.1755, prefill_efficiency=1.003, step_overhead_s=0.002029, per_sequence_s=3.95e-07,
-    prefill_step_s=0.009017, per_layer_s=2.36e-05, request_overhead_s=0.05458,
-    tokenize_per_token_s=1.61e-06
+    compute_efficiency=0.8143, memory_efficiency=0.9201, attention_efficiency=0.7021,
+    moe_efficiency=0.29, prefill_efficiency=0.8215, step_overhead_s=0.002394, per_sequence_s=1.175e-07,
+    prefill_step_s=0.01803, per_layer_s=2.006e-05, request_overhead_s=0.1092,
+    tokenize_per_token_s=7.6e-06
 )
 
 
