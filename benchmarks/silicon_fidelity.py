@@ -57,7 +57,13 @@ def evaluate(row: SiliconRow, replay: bool = True, predictor=predict_row) -> tup
 
 def evaluate_trtllm(row: SiliconRow, replay: bool = True) -> tuple[dict | None, str | None]:
     """``evaluate`` for a TensorRT-LLM row, on the trtllm personality."""
-    from autotuner.sim.silicon_trtllm import predict_trtllm_row
+    from autotuner.sim.silicon_trtllm import predict_trtllm_row, trtllm_row_flags
+    if not replay:  # coverage only: would the engine start?
+        try:
+            SimEngine.from_argv(engine_argv("trtllm", row.gpu, row.model, trtllm_row_flags(row)))
+        except (SimStartupError, ValueError) as e:
+            return None, str(e).strip().splitlines()[-1][:140]
+        return {}, None
     return evaluate(row, True, predict_trtllm_row)
 
 

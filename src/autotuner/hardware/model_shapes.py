@@ -42,4 +42,6 @@ MOE_MODELS: tuple[ModelSpec, ...] = (
 )
 
 # Other names the same checkpoints are published under.
-MODEL_ALIASES = {"zhipuai/glm-5": "zai-org/GLM-5", "thudm/glm-5": "zai-org/GLM-5"}
+MODEL_ALIASES = {"zhipuai/glm-5": "zai-org/GLM-5", "thudm/glm-5": "zai-org/GLM-5",
+                 "deepseek-ai/deepseek-v3.1": "deepseek-ai/DeepSeek-V3",  # V3.1 keeps V3's shape
+                 "nvidia/deepseek-v3.1-nvfp4": "deepseek-ai/DeepSeek-V3"}

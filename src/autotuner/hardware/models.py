@@ -43,7 +43,7 @@ def known_models() -> list[str]:
 
 def _strip_variant(name: str) -> str:
     """``Llama-3.1-8B-Instruct`` and ``Qwen3-8B-FP8`` have the base model's shape."""
-    for suffix in ("-instruct", "-chat", "-base", "-fp8", "-awq", "-gptq-int4", "-gptq", "-it"):
+    for suffix in ("-instruct", "-chat", "-base", "-fp8", "-nvfp4", "-awq", "-gptq-int4", "-gptq", "-it"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name

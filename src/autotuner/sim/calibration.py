@@ -60,4 +60,7 @@ FITTED: dict[str, Calibration] = {
 
 def fitted(engine: str) -> Calibration:
     """The fitted calibration of ``engine`` (``sglang``/``vllm``), else the defaults."""
+    if engine == "trtllm":  # fitted on its own silicon file (scripts/fit_twin_trtllm.py)
+        from .calibration_trtllm import trtllm_calibration
+        return trtllm_calibration()
     return FITTED.get(engine, DEFAULT)
