@@ -82,11 +82,11 @@ def write_fitted(cal: Calibration, provenance: str) -> None:
     path = ROOT / "src" / "autotuner" / "sim" / "calibration_trtllm.py"
     values = ", ".join(f"{k}={v:.4g}" for k, v in asdict(cal).items())
     block = "\n".join(["FITTED_PROVENANCE = (", *(f"    {part!r}" for part in textwrap.wrap(
-        provenance, 100, drop_whitespace=False)), ")", "FITTED: Calibration | None = Calibration(",
+        provenance, 100, drop_whitespace=False)), ")", "FITTED: dict[str, float] | None = dict(",
         *(f"    {line}" for line in textwrap.wrap(values, 100)), ")"])
     text = path.read_text(encoding="utf-8")
-    path.write_text(re.sub(r"FITTED_PROVENANCE = .*?(?=\n\n\ndef trtllm_calibration)", lambda _: block, text,
-                           count=1, flags=re.S), encoding="utf-8")
+    path.write_text(re.sub(r"FITTED_PROVENANCE = .*\Z", lambda _: block + "\n", text, count=1, flags=re.S),
+                    encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

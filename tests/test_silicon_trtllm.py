@@ -37,14 +37,14 @@ def test_nvfp4_checkpoints_start_with_their_base_models_shape():
 
 def test_the_trtllm_twin_uses_the_calibration_fitted_on_trtllm_rows():
     cal = calibration.fitted("trtllm")
-    assert cal is calibration_trtllm.trtllm_calibration()
+    assert cal == calibration.DEFAULT.with_values(**calibration_trtllm.FITTED)
     assert cal != calibration.fitted("sglang") and cal != calibration.DEFAULT
     assert re.search(r"fit_twin_trtllm\.py on silicon_trtllm_agg\.csv .*fit rows only \(\d+\)",
                      "".join(calibration_trtllm.FITTED_PROVENANCE))
     row = _row()  # expert parallelism: the roofline model prices it, with trtllm's calibration
     engine = SimEngine.from_argv(engine_argv("trtllm", row.gpu, row.model, trtllm_row_flags(row)))
-    assert isinstance(engine.cost, RooflineCostModel) and engine.cost.calibration is cal
-    assert engine.frontend is cal
+    assert isinstance(engine.cost, RooflineCostModel) and engine.cost.calibration == cal
+    assert engine.frontend == cal
 
 
 def test_before_a_fit_the_defaults_answer(monkeypatch):

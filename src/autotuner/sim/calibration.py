@@ -61,6 +61,7 @@ FITTED: dict[str, Calibration] = {
 def fitted(engine: str) -> Calibration:
     """The fitted calibration of ``engine`` (``sglang``/``vllm``), else the defaults."""
     if engine == "trtllm":  # fitted on its own silicon file (scripts/fit_twin_trtllm.py)
-        from .calibration_trtllm import trtllm_calibration
-        return trtllm_calibration()
+        from . import calibration_trtllm
+        values = calibration_trtllm.FITTED
+        return DEFAULT.with_values(**values) if values is not None else DEFAULT
     return FITTED.get(engine, DEFAULT)
