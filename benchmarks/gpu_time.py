@@ -52,7 +52,7 @@ from autotuner.search.tuner import TaskCancelled, Tuner
 from autotuner.spec import task_from_dict
 from autotuner.store import Store, params_key
 
-from search_efficiency import SETUPS, measure_truth
+from search_efficiency import SETUPS, ReplayRunner, measure_truth
 
 NODE_GPUS = 8
 LEVEL_FIELDS = {f.name for f in dataclasses.fields(LevelResult)}  # main's LevelResult has fewer
@@ -113,20 +113,15 @@ class Spend:
     best: float = -math.inf
 
 
-class GpuTimeRunner:
-    """Replays measured levels in the order the task runs them, on the virtual node."""
+class GpuTimeRunner(ReplayRunner):
+    """Replays measured levels in the order the task runs them, on the virtual node (nothing to reap,
+    no logs: as search_efficiency's replay)."""
 
     def __init__(self, truth: dict[str, Outcome], task, target: float, node, startups: StartupModel):
         self.truth, self.task, self.target, self.node, self.startups = truth, task, target, node, startups
         self.order = level_order(task)
         self.spend = Spend()
         self.lock = threading.Lock()
-
-    def reap(self, name: str) -> list[str]:
-        return []
-
-    def log_path(self, name: str) -> str | None:
-        return None
 
     def run(self, params, gpus, name, on_phase, on_level, cancel) -> Outcome:
         measured = self.truth[params_key(params)]
