@@ -138,6 +138,19 @@ def write_fitted(fitted: dict[str, Calibration], provenance: str) -> None:
     path.write_text(new, encoding="utf-8")
 
 
+def print_fit(label: str, cal: Calibration, before: float, after: float) -> None:
+    """The fit's loss and each parameter, from the defaults to the fitted value."""
+    print(f"{label}, loss {before:.3f} -> {after:.3f}")
+    for name in PARAMETERS:
+        print(f"  {name:22} {getattr(DEFAULT, name):10.4g} -> {getattr(cal, name):10.4g}")
+
+
+def fit_provenance(script: str, data: Path, rows: str) -> str:
+    """Which script fitted on which file (by digest), how many fit rows, when."""
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()[:12]
+    return f"{script} on {data.name} (sha256 {digest}), fit rows only ({rows}), {datetime.date.today().isoformat()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -160,12 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         cal, before, after = fit(models, args.rounds)
         fitted[engine], counts[engine] = cal, len(models)
-        print(f"{engine}: {len(models)} fit rows, loss {before:.3f} -> {after:.3f}")
-        for name in PARAMETERS:
-            print(f"  {name:22} {getattr(DEFAULT, name):10.4g} -> {getattr(cal, name):10.4g}")
-    digest = hashlib.sha256(args.data.read_bytes()).hexdigest()[:12]
-    provenance = (f"scripts/fit_twin.py on {args.data.name} (sha256 {digest}), fit rows only "
-                  f"(sglang {counts['sglang']}, vllm {counts['vllm']}), {datetime.date.today().isoformat()}")
+        print_fit(f"{engine}: {len(models)} fit rows", cal, before, after)
+    provenance = fit_provenance("scripts/fit_twin.py", args.data, f"sglang {counts['sglang']}, vllm {counts['vllm']}")
     if not args.dry_run:
         write_fitted(fitted, provenance)
         print(f"wrote the FITTED block of src/autotuner/sim/calibration.py ({provenance})")

@@ -18,8 +18,6 @@ before the first iteration), which the twin plays as a per-request delay. The re
 from __future__ import annotations
 
 import argparse
-import datetime
-import hashlib
 import re
 import sys
 import textwrap
@@ -32,7 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import fit_twin  # noqa: E402  (its steady-state row estimate and loss)
 from autotuner.sim import calibration_trtllm  # noqa: E402
-from autotuner.sim.calibration import DEFAULT, Calibration  # noqa: E402
+from autotuner.sim.calibration import Calibration  # noqa: E402
 from autotuner.sim.engine import SimEngine  # noqa: E402
 from autotuner.sim.errors import SimStartupError  # noqa: E402
 from autotuner.sim.predict import engine_argv  # noqa: E402
@@ -106,12 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         except (SimStartupError, ValueError):
             skipped += 1
     cal, before, after = fit(models, args.rounds)
-    print(f"trtllm: {len(models)} fit rows ({skipped} the twin cannot start), loss {before:.3f} -> {after:.3f}")
-    for name in fit_twin.PARAMETERS:
-        print(f"  {name:22} {getattr(DEFAULT, name):10.4g} -> {getattr(cal, name):10.4g}")
-    digest = hashlib.sha256(args.data.read_bytes()).hexdigest()[:12]
-    provenance = (f"scripts/fit_twin_trtllm.py on {args.data.name} (sha256 {digest}), fit rows only "
-                  f"({len(models)}), {datetime.date.today().isoformat()}")
+    fit_twin.print_fit(f"trtllm: {len(models)} fit rows ({skipped} the twin cannot start)", cal, before, after)
+    provenance = fit_twin.fit_provenance("scripts/fit_twin_trtllm.py", args.data, str(len(models)))
     if not args.dry_run:
         write_fitted(cal, provenance)
         print(f"wrote the FITTED block of src/autotuner/sim/calibration_trtllm.py ({provenance})")

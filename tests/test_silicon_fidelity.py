@@ -17,10 +17,11 @@ from autotuner.sim.silicon import SiliconRow, held_out, read_rows, row_flags
 from autotuner.sim.virtual import simulate_benchmark
 from autotuner.spec.workload import Workload
 
+from .silicon_files import shared_silicon
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "silicon_sample.csv"  # 4 rows copied from ../shared/silicon/
-SHARED = next((p / "shared" / "silicon" / "silicon_sglang_vllm_agg.csv" for p in (ROOT.parent, ROOT.parent.parent)
-               if (p / "shared" / "silicon" / "silicon_sglang_vllm_agg.csv").is_file()), None)
+SHARED = shared_silicon("silicon_sglang_vllm_agg.csv")
 
 
 def _row(**changes) -> SiliconRow:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -14,9 +13,9 @@ from autotuner.sim.predict import engine_argv
 from autotuner.sim.silicon import SiliconRow, held_out, read_rows
 from autotuner.sim.silicon_trtllm import predict_trtllm_row, trtllm_row_flags
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = next((p / "shared" / "silicon" / "silicon_trtllm_agg.csv" for p in (ROOT.parent, ROOT.parent.parent)
-               if (p / "shared" / "silicon" / "silicon_trtllm_agg.csv").is_file()), None)
+from .silicon_files import shared_silicon
+
+SHARED = shared_silicon("silicon_trtllm_agg.csv")
 
 
 def _row(**changes) -> SiliconRow:
