@@ -151,14 +151,23 @@ def fit_provenance(script: str, data: Path, rows: str) -> str:
     return f"{script} on {data.name} (sha256 {digest}), fit rows only ({rows}), {datetime.date.today().isoformat()}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+def fit_arguments(argv: list[str] | None, description: str, data: Path, target: str) -> argparse.Namespace | None:
+    """A fit script's options (``--data``, ``--rounds``, ``--dry-run``); None, after saying so, when the
+    data file is absent."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--data", type=Path, default=data)
     ap.add_argument("--rounds", type=int, default=4, help="passes of the pattern search")
-    ap.add_argument("--dry-run", action="store_true", help="print the fit, do not write calibration.py")
+    ap.add_argument("--dry-run", action="store_true", help=f"print the fit, do not write {target}")
     args = ap.parse_args(argv)
     if not args.data.is_file():
         print(f"SKIP: {args.data} is absent (the measured runs live in ../shared/silicon/)")
+        return None
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = fit_arguments(argv, __doc__.splitlines()[1], DEFAULT_DATA, "calibration.py")
+    if args is None:
         return 0
     calibration.FITTED.clear()  # rows are built with the defaults; each candidate replaces them
     rows = [r for r in read_rows(args.data) if not held_out(r)]

@@ -17,7 +17,6 @@ before the first iteration), which the twin plays as a per-request delay. The re
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import textwrap
@@ -88,13 +87,8 @@ def write_fitted(cal: Calibration, provenance: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--rounds", type=int, default=4, help="passes of the pattern search")
-    ap.add_argument("--dry-run", action="store_true", help="print the fit, do not write calibration_trtllm.py")
-    args = ap.parse_args(argv)
-    if not args.data.is_file():
-        print(f"SKIP: {args.data} is absent (the measured runs live in ../shared/silicon/)")
+    args = fit_twin.fit_arguments(argv, __doc__.splitlines()[1], DEFAULT_DATA, "calibration_trtllm.py")
+    if args is None:
         return 0
     calibration_trtllm.FITTED = None  # rows are built with the defaults; each candidate replaces them
     models, skipped = [], 0
